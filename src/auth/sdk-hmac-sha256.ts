@@ -1,0 +1,187 @@
+/**
+ * Huawei Cloud `SDK-HMAC-SHA256` (AK/SK) verification, matched against the official Node.js SDK core
+ * (`@huaweicloud/huaweicloud-sdk-core`, `auth/AKSKSigner.js`):
+ *
+ *   CanonicalRequest = METHOD \n CanonicalURI \n CanonicalQuery \n CanonicalHeaders \n SignedHeaders \n PayloadHash
+ *   StringToSign     = "SDK-HMAC-SHA256" \n X-Sdk-Date \n hex(sha256(CanonicalRequest))
+ *   Signature        = hex(HMAC-SHA256(SK, StringToSign))
+ *
+ * CanonicalHeaders is one `name:value\n` line per signed header, so the canonical request has an empty
+ * line before SignedHeaders.
+ */
+
+import { DoppelError } from "../domain/errors.js";
+import { canonicalQueryFromRaw, encodeRfc3986 } from "./percent-encoding.js";
+import type { IncomingSignedRequest, Principal, VerifierDeps } from "./signed-request.js";
+import {
+  assertAccessKeyIdShape,
+  assertWithinSkew,
+  headerOf,
+  hmac,
+  lookupAccessKey,
+  sha256Hex,
+  signaturesEqual,
+} from "./verifier-support.js";
+
+const ALGORITHM = "SDK-HMAC-SHA256";
+const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
+/** A lowercase HTTP header token (RFC 9110 tchar); the SDKs lowercase every signed header name. */
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const SDK_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
+const FORMAT_HINT = "expected `SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<a;b;c>, Signature=<64 hex digits>`";
+
+interface SdkAuthorization {
+  readonly accessKeyId: string;
+  /** The SignedHeaders field exactly as sent; it goes into the canonical request verbatim. */
+  readonly signedHeadersField: string;
+  readonly signedHeaders: readonly string[];
+  readonly signature: Buffer;
+}
+
+/** Verifies a Huawei `SDK-HMAC-SHA256` signed request and returns the access key's principal. */
+export async function verifySdkHmacSha256(req: IncomingSignedRequest, deps: VerifierDeps): Promise<Principal> {
+  const auth = parseAuthorization(headerOf(req, "authorization"));
+
+  // X-Sdk-Date need not appear in SignedHeaders: the Node SDK signs every header it sets (so it is
+  // listed), but the date is bound anyway because StringToSign contains it verbatim. Requiring the
+  // listing would only reject SDKs that sign fewer headers, without making anything safer.
+  const rawDate = headerOf(req, "x-sdk-date");
+  if (rawDate === undefined || rawDate === "") {
+    throw new DoppelError(
+      "MISSING_PARAMETER",
+      "The X-Sdk-Date header (UTC time as YYYYMMDDTHHMMSSZ) is required with SDK-HMAC-SHA256 signatures",
+      "X-Sdk-Date",
+    );
+  }
+  const dateMs = parseSdkDate(rawDate);
+  // No nonce in this scheme: two identical legitimate calls in the same second (same date, path, query
+  // and body) carry the same signature, so a "seen before" check would reject honest retries. Replays
+  // are bounded by the clock-skew window instead, as Huawei's own gateway does.
+  assertWithinSkew("X-Sdk-Date", rawDate, dateMs, deps);
+
+  const record = await lookupAccessKey(deps, auth.accessKeyId);
+
+  const uri = canonicalUri(req.path);
+  const query = canonicalQueryFromRaw(req.rawQuery);
+  // The Node SDK sends `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` for non-JSON bodies (uploads) and then
+  // signs that literal instead of the body hash. Any other value is ignored: we hash the body we got.
+  const payloadHash = headerOf(req, "x-sdk-content-sha256") === UNSIGNED_PAYLOAD ? UNSIGNED_PAYLOAD : sha256Hex(req.body);
+
+  for (const order of headerOrders(auth.signedHeaders)) {
+    const canonicalRequest = [
+      req.method,
+      uri,
+      query,
+      canonicalHeaders(req, order),
+      auth.signedHeadersField,
+      payloadHash,
+    ].join("\n");
+    const stringToSign = `${ALGORITHM}\n${rawDate}\n${sha256Hex(canonicalRequest)}`;
+    if (signaturesEqual(hmac("sha256", record.secret, stringToSign), auth.signature)) {
+      return { projectId: record.projectId, accessKeyId: record.accessKeyId, scheme: ALGORITHM };
+    }
+  }
+  throw new DoppelError(
+    "SIGNATURE_MISMATCH",
+    `The SDK-HMAC-SHA256 signature does not match the request. Doppel signed method ${req.method}, canonical URI ${JSON.stringify(uri)}, canonical query ${JSON.stringify(query)}, headers ${auth.signedHeadersField} and payload hash ${payloadHash}, dated ${rawDate}. Check that the secret key belongs to access key ${auth.accessKeyId} and that nothing (a proxy, a retry with a new body) changed the request after it was signed`,
+  );
+}
+
+/**
+ * The canonical URI exactly as the Node SDK builds it: each segment of the path is RFC 3986 encoded and
+ * the result always ends with `/`. The SDK encodes the *already percent-encoded* path it hands to the
+ * HTTP client (a job id `a b` goes out as `a%20b` and is signed as `a%2520b`), so segments are encoded
+ * as received, never decoded first. (Huawei's Go/Python SDKs decode first; the two agree whenever a
+ * path has no `%`, which holds for every MetaStudio path: project ids and job ids are alphanumeric.)
+ * The SDK also strips a trailing `/` before sending, so `/jobs` and `/jobs/` share one canonical form.
+ */
+function canonicalUri(path: string): string {
+  const encoded = (path === "" ? "/" : path).split("/").map(encodeRfc3986).join("/");
+  return encoded.endsWith("/") ? encoded : `${encoded}/`;
+}
+
+/**
+ * The header orders to try. The listed order is what every SDK uses; the Node SDK alone sorts the
+ * canonical header lines with `localeCompare`, which differs from the code-unit order of its
+ * SignedHeaders only for names with `_` or digits. Both orders cover exactly the same signed content.
+ */
+function headerOrders(signed: readonly string[]): readonly (readonly string[])[] {
+  const locale = [...signed].sort((a, b) => a.localeCompare(b));
+  return locale.every((name, i) => name === signed[i]) ? [signed] : [signed, locale];
+}
+
+function canonicalHeaders(req: IncomingSignedRequest, names: readonly string[]): string {
+  let lines = "";
+  for (const name of names) {
+    const value = headerOf(req, name);
+    if (value === undefined) {
+      throw new DoppelError(
+        "SIGNATURE_MISMATCH",
+        `Header ${name} is listed in SignedHeaders but was not received; a proxy may have removed it`,
+      );
+    }
+    lines += `${name}:${value.trim()}\n`;
+  }
+  return lines;
+}
+
+function parseSdkDate(raw: string): number {
+  const m = SDK_DATE.exec(raw);
+  const ms = m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) : NaN;
+  // Round-trip through Date to refuse rolled-over values such as month 13 or 25:00.
+  const valid = m !== null && Number.isFinite(ms) && new Date(ms).toISOString().replace(/[-:]|\.\d{3}/g, "") === raw;
+  if (!valid) {
+    throw new DoppelError(
+      "TIMESTAMP_MALFORMED",
+      `X-Sdk-Date ${JSON.stringify(raw.slice(0, 40))} is not a UTC time of the form YYYYMMDDTHHMMSSZ, e.g. 20240131T080000Z`,
+      "X-Sdk-Date",
+    );
+  }
+  return ms;
+}
+
+function malformed(why: string): DoppelError {
+  return new DoppelError("SIGNATURE_MALFORMED", `Malformed SDK-HMAC-SHA256 Authorization header: ${why}; ${FORMAT_HINT}`);
+}
+
+function parseAuthorization(header: string | undefined): SdkAuthorization {
+  if (header === undefined || header.trim() === "") throw malformed("the header is missing");
+  const value = header.trim();
+  if (!value.startsWith(`${ALGORITHM} `)) {
+    throw malformed(`it does not start with "${ALGORITHM} "`);
+  }
+  const fields = new Map<string, string>();
+  // The Node and Go SDKs write ", " between fields; accept any whitespace around the commas.
+  for (const part of value.slice(ALGORITHM.length + 1).split(",")) {
+    const item = part.trim();
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw malformed(`the part ${JSON.stringify(item.slice(0, 40))} is not name=value`);
+    const name = item.slice(0, eq);
+    if (name !== "Access" && name !== "SignedHeaders" && name !== "Signature") {
+      throw malformed(`unknown field ${JSON.stringify(name.slice(0, 40))}`);
+    }
+    if (fields.has(name)) throw malformed(`field ${name} appears twice`);
+    fields.set(name, item.slice(eq + 1));
+  }
+  const accessKeyId = fields.get("Access");
+  const signedHeadersField = fields.get("SignedHeaders");
+  const signature = fields.get("Signature");
+  if (accessKeyId === undefined) throw malformed("the Access field is missing");
+  if (signedHeadersField === undefined) throw malformed("the SignedHeaders field is missing");
+  if (signature === undefined) throw malformed("the Signature field is missing");
+  assertAccessKeyIdShape(accessKeyId, "the Authorization header");
+  if (!HEX_SHA256.test(signature)) throw malformed("Signature must be 64 hexadecimal digits");
+
+  const signedHeaders = signedHeadersField.split(";");
+  const seen = new Set<string>();
+  for (const name of signedHeaders) {
+    if (!HEADER_NAME.test(name)) {
+      throw malformed(`SignedHeaders entry ${JSON.stringify(name.slice(0, 40))} is not a lowercase header name`);
+    }
+    if (name === "authorization") throw malformed("SignedHeaders cannot include authorization itself");
+    if (seen.has(name)) throw malformed(`SignedHeaders lists ${name} twice`);
+    seen.add(name);
+  }
+  return { accessKeyId, signedHeadersField, signedHeaders, signature: Buffer.from(signature, "hex") };
+}

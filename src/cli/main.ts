@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { isDoppelError } from "../domain/errors.js";
+import { registerAdminCommands } from "./admin.command.js";
+import { registerServeCommand } from "./serve.command.js";
+
+const program = new Command()
+  .name("doppel")
+  .description("Self-hosted digital-human training service speaking Alibaba ICE and Huawei MetaStudio APIs")
+  .showHelpAfterError();
+registerServeCommand(program);
+registerAdminCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.stderr.write(`doppel: ${isDoppelError(error) || error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,78 @@
+import { resolve } from "node:path";
+
+/** Everything Doppel can be configured with, validated and frozen. */
+export interface Config {
+  readonly dataDir: string;
+  /** A postgres URL, or undefined for the embedded SQLite file. */
+  readonly databaseUrl: string | undefined;
+  readonly sqlitePath: string;
+  readonly host: string;
+  readonly port: number;
+  /** Base64 server key from config; when absent it is read from (or generated into) the data dir. */
+  readonly serverKey: string | undefined;
+  readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  readonly maxClockSkewMs: number;
+  readonly tokenTtlMs: number;
+}
+
+/** Command-line flags as commander hands them over (all optional strings). */
+export interface ConfigFlags {
+  dataDir?: string | undefined;
+  databaseUrl?: string | undefined;
+  host?: string | undefined;
+  port?: string | undefined;
+  serverKey?: string | undefined;
+  logLevel?: string | undefined;
+}
+
+/** The documented settings: flag, environment variable, default. Printed by `doppel --help` and the README. */
+export const SETTINGS = [
+  ["--data-dir", "DOPPEL_DATA_DIR", "./data", "directory for the SQLite file, the server key and blobs"],
+  ["--database-url", "DATABASE_URL", "(SQLite in the data dir)", "postgres://user@host:5432/db to use PostgreSQL"],
+  ["--host", "DOPPEL_HOST", "127.0.0.1", "address to listen on"],
+  ["--port", "DOPPEL_PORT", "8080", "port to listen on (0 picks a free one)"],
+  ["--server-key", "DOPPEL_SERVER_KEY", "(generated into <data-dir>/server.key)", "base64 32-byte key that encrypts stored secrets"],
+  ["--log-level", "DOPPEL_LOG_LEVEL", "info", "fatal|error|warn|info|debug|trace|silent"],
+  ["", "DOPPEL_MAX_CLOCK_SKEW_SECONDS", "900", "largest accepted distance of a signed request's time from the server clock"],
+  ["", "DOPPEL_TOKEN_TTL_HOURS", "24", "lifetime of tokens made by `doppel token create`"],
+] as const;
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Merges flags over environment over defaults; throws a readable error for a bad value. */
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = resolve(flags.dataDir ?? env.DOPPEL_DATA_DIR ?? "./data");
+  const databaseUrl = nonEmpty(flags.databaseUrl ?? env.DATABASE_URL ?? env.DOPPEL_DATABASE_URL);
+  if (databaseUrl !== undefined && !/^(postgres(ql)?:\/\/|sqlite:)/i.test(databaseUrl)) {
+    throw new Error(`database URL must start with postgres://, postgresql:// or sqlite: (got ${databaseUrl.split(":")[0]}:)`);
+  }
+  const sqlitePath =
+    databaseUrl?.toLowerCase().startsWith("sqlite:") === true
+      ? resolve(databaseUrl.slice("sqlite:".length).replace(/^\/\//, ""))
+      : resolve(dataDir, "doppel.sqlite");
+  const logLevel = (flags.logLevel ?? env.DOPPEL_LOG_LEVEL ?? "info") as Config["logLevel"];
+  if (!LOG_LEVELS.includes(logLevel)) throw new Error(`log level must be one of ${LOG_LEVELS.join(", ")}`);
+  return Object.freeze({
+    dataDir,
+    databaseUrl: databaseUrl?.toLowerCase().startsWith("sqlite:") ? undefined : databaseUrl,
+    sqlitePath,
+    host: flags.host ?? env.DOPPEL_HOST ?? "127.0.0.1",
+    port: integer("port", flags.port ?? env.DOPPEL_PORT ?? "8080", 0, 65535),
+    serverKey: nonEmpty(flags.serverKey ?? env.DOPPEL_SERVER_KEY),
+    logLevel,
+    maxClockSkewMs: integer("DOPPEL_MAX_CLOCK_SKEW_SECONDS", env.DOPPEL_MAX_CLOCK_SKEW_SECONDS ?? "900", 1, 86400) * 1000,
+    tokenTtlMs: integer("DOPPEL_TOKEN_TTL_HOURS", env.DOPPEL_TOKEN_TTL_HOURS ?? "24", 1, 24 * 365) * 3600 * 1000,
+  });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value.trim();
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  }
+  return value;
+}

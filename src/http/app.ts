@@ -1,0 +1,62 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { sql } from "kysely";
+import { DoppelError } from "../domain/errors.js";
+import type { ServiceContext } from "../services/context.js";
+import { iceRoutes, sendIceError } from "./dialects/ice/routes.js";
+import { metaStudioRoutes, sendMetaStudioError } from "./dialects/metastudio/routes.js";
+import { captureRawBodies } from "./plugins/raw-body.js";
+
+export interface AppOptions {
+  readonly logger?: FastifyServerOptions["logger"];
+  /** Largest request body accepted by API routes, in bytes. */
+  readonly bodyLimit?: number;
+}
+
+/** Builds the HTTP app without listening: tests use `inject()` or `listen({port: 0})`. */
+export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Client-sent request ids are not trusted: every response's id is one this server made.
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    disableRequestLogging: true,
+    // Odd query strings must never crash parsing; Fastify's default parser is lenient already.
+    routerOptions: { maxParamLength: 256, ignoreDuplicateSlashes: false },
+    ajv: { customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false } },
+  });
+  captureRawBodies(app, options.bodyLimit ?? 1024 * 1024);
+
+  // MetaStudio promises X-Request-Id on every response; ICE repeats the same id in its body.
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("X-Request-Id", request.id.replaceAll("-", ""));
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    try {
+      await sql`select 1`.execute(ctx.database.db);
+      return { status: "ready", database: ctx.database.kind };
+    } catch {
+      return reply.status(503).send({ status: "unavailable", database: ctx.database.kind });
+    }
+  });
+
+  await app.register(metaStudioRoutes, { ctx });
+  await app.register(iceRoutes, { ctx });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = (request.raw.url ?? "/").split("?")[0] ?? "/";
+    const known = app.findRoute({ method: "GET", url: path }) ?? app.findRoute({ method: "POST", url: path });
+    const error = known
+      ? new DoppelError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path.slice(0, 200)}`)
+      : new DoppelError("API_NOT_FOUND", `No API at ${request.method} ${path.slice(0, 200)}`);
+    return path.startsWith("/v1/") ? sendMetaStudioError(request, reply, error) : sendIceError(request, reply, error);
+  });
+  // Errors outside both dialects (e.g. a body that fails to parse before routing) use MetaStudio's
+  // envelope under /v1/ and Alibaba's elsewhere.
+  app.setErrorHandler((error, request, reply) =>
+    (request.url.startsWith("/v1/") ? sendMetaStudioError : sendIceError)(request, reply, error),
+  );
+  return app;
+}

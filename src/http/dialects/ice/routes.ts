@@ -1,0 +1,96 @@
+import type { TSchema } from "@sinclair/typebox";
+import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { Value } from "@sinclair/typebox/value";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { DoppelError } from "../../../domain/errors.js";
+import { authenticate } from "../../../services/authenticate.service.js";
+import type { ServiceContext } from "../../../services/context.js";
+import { toDoppelError } from "../../plugins/fastify-errors.js";
+import { signedRequestOf } from "../../plugins/raw-body.js";
+import { ICE_ACTIONS } from "./actions.js";
+import { ICE_ERRORS } from "./errors.js";
+import { ICE_VERSION } from "./schemas.js";
+
+const compiled = new Map<TSchema, TypeCheck<TSchema>>(
+  Object.values(ICE_ACTIONS).map((a) => [a.params, TypeCompiler.Compile(a.params)]),
+);
+
+/** Alibaba Cloud ICE's RPC API on `/`: the action comes from `Action` or `x-acs-action`. */
+export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
+  const { ctx } = opts;
+  app.setErrorHandler((error, request, reply) => sendIceError(request, reply, error));
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const principal = await authenticate(ctx, "alibaba", signedRequestOf(request));
+    const params = rpcParams(request);
+    const actionName = params.Action ?? header(request, "x-acs-action");
+    const version = params.Version ?? header(request, "x-acs-version");
+    if (actionName === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action", "Action");
+    if (version === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Version", "Version");
+    if (version !== ICE_VERSION) {
+      throw new DoppelError("UNSUPPORTED_VERSION", `Version ${JSON.stringify(version.slice(0, 32))} is not supported; use ${ICE_VERSION}`);
+    }
+    const action = Object.hasOwn(ICE_ACTIONS, actionName) ? ICE_ACTIONS[actionName] : undefined;
+    if (action === undefined) {
+      throw new DoppelError("API_NOT_FOUND", `Action ${JSON.stringify(actionName.slice(0, 64))} is not an ICE API that Doppel serves`);
+    }
+    const data = await action.run(ctx, { principal }, validate(action.params, params));
+    return reply.send({ RequestId: iceRequestId(request), Data: data, Success: true });
+  };
+  app.get("/", handler);
+  app.post("/", handler);
+}
+
+/** Business and common parameters: the query string, plus a form body when there is one. */
+function rpcParams(request: FastifyRequest): Record<string, string> {
+  const merged: Record<string, string> = {};
+  const sources = [request.query, request.body];
+  for (const source of sources) {
+    if (source === null || typeof source !== "object" || Buffer.isBuffer(source)) continue;
+    for (const [key, value] of Object.entries(source as Record<string, unknown>)) {
+      if (typeof value === "string") merged[key] = value;
+      // A repeated parameter is ambiguous; keep it visible so validation reports it.
+      else if (Array.isArray(value)) merged[key] = value.join(",");
+    }
+  }
+  return merged;
+}
+
+function validate(schema: TSchema, raw: Record<string, string>): unknown {
+  const value = Value.Default(schema, Value.Convert(schema, { ...raw }));
+  const check = compiled.get(schema);
+  if (!check) throw new Error("ICE action schema was not compiled");
+  const first = check.Errors(value).First();
+  if (first === undefined) return value;
+  const name = first.path.replace(/^\//, "") || "request";
+  const expected = (first.schema as { description?: string }).description ?? first.message;
+  throw new DoppelError(
+    "INVALID_PARAMETER",
+    `The parameter ${name} is invalid: expected ${expected}, got ${JSON.stringify(String(raw[name] ?? "").slice(0, 64))}`,
+    name,
+  );
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Alibaba request ids are upper-case UUIDs. */
+export function iceRequestId(request: FastifyRequest): string {
+  return request.id.toUpperCase();
+}
+
+/** Sends any error in Alibaba's envelope with the status Alibaba's gateway uses for it. */
+export function sendIceError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+  const doppel = toDoppelError(error);
+  const { status, code } = ICE_ERRORS[doppel.code];
+  if (status >= 500) request.log.error({ err: error }, "request failed");
+  return reply.status(status).send({
+    RequestId: iceRequestId(request),
+    HostId: request.hostname || "doppel",
+    Code: code,
+    Message: doppel.message,
+    Recommend: "See the Errors section of Doppel's README",
+  });
+}

@@ -1,0 +1,28 @@
+import type { ErrorCode } from "../../../domain/errors.js";
+
+/**
+ * MetaStudio's error envelope `{error_code, error_msg}`. Codes Huawei publishes are used as published;
+ * the `MSS.1000200x` job codes are Doppel's own (Huawei publishes none for them), in the same style.
+ */
+export const METASTUDIO_ERRORS: Readonly<Record<ErrorCode, { status: number; code: string }>> = {
+  INVALID_PARAMETER: { status: 400, code: "MSS.00000003" },
+  MISSING_PARAMETER: { status: 400, code: "MSS.00000003" },
+  INVALID_BODY: { status: 400, code: "MSS.00000002" },
+  API_NOT_FOUND: { status: 404, code: "MSS.00010003" },
+  METHOD_NOT_ALLOWED: { status: 405, code: "MSS.00010004" },
+  UNSUPPORTED_VERSION: { status: 404, code: "MSS.00010003" },
+  AUTH_MISSING: { status: 401, code: "MSS.00010008" },
+  SIGNATURE_MALFORMED: { status: 401, code: "MSS.00010008" },
+  SIGNATURE_MISMATCH: { status: 401, code: "MSS.00010008" },
+  TIMESTAMP_MALFORMED: { status: 401, code: "MSS.00010008" },
+  TIMESTAMP_EXPIRED: { status: 401, code: "MSS.00010008" },
+  NONCE_REUSED: { status: 401, code: "MSS.00010008" },
+  ACCESS_KEY_NOT_FOUND: { status: 401, code: "MSS.00010008" },
+  TOKEN_INVALID: { status: 401, code: "MSS.00010008" },
+  PROJECT_MISMATCH: { status: 403, code: "MSS.00010009" },
+  FORBIDDEN: { status: 403, code: "MSS.00010010" },
+  PROJECT_NOT_FOUND: { status: 404, code: "MSS.10002003" },
+  JOB_NOT_FOUND: { status: 404, code: "MSS.10002001" },
+  INVALID_STATE: { status: 409, code: "MSS.10002002" },
+  INTERNAL: { status: 500, code: "MSS.00000004" },
+};

@@ -1,0 +1,48 @@
+import { invalidParameter } from "../../../domain/errors.js";
+import { isJobState, type JobState } from "../../../domain/states.js";
+import { parseRfc3339 } from "../../../domain/time.js";
+import type { ListJobsQuery } from "../../../services/list-jobs.service.js";
+import type { ListJobsQueryWire } from "./schemas.js";
+
+/** Turns the validated wire query into the service's query (comma lists, RFC 3339 times). */
+export function parseListQuery(wire: ListJobsQueryWire): ListJobsQuery {
+  return {
+    offset: wire.offset,
+    limit: wire.limit,
+    sortKey: wire.sort_key,
+    sortDir: wire.sort_dir,
+    states: wire.state === undefined ? undefined : parseStates(wire.state),
+    createSince: time("create_since", wire.create_since),
+    createUntil: time("create_until", wire.create_until),
+    updateSince: time("update_since", wire.update_since),
+    updateUntil: time("update_until", wire.update_until),
+    queryProjectId: wire.query_project_id,
+    batchName: wire.batch_name,
+    tag: wire.tag,
+    jobId: wire.job_id,
+    name: wire.name,
+    modelResolution: wire.model_resolution,
+  };
+}
+
+function parseStates(list: string): JobState[] {
+  const states = list.split(",").map((s) => s.trim());
+  for (const state of states) {
+    if (!isJobState(state)) {
+      throw invalidParameter(
+        "state",
+        state === "" ? "contains an empty entry" : `unknown state ${JSON.stringify(state.slice(0, 64))}`,
+      );
+    }
+  }
+  return [...new Set(states as JobState[])];
+}
+
+function time(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = parseRfc3339(value);
+  if (ms === undefined) {
+    throw invalidParameter(name, `${JSON.stringify(value.slice(0, 64))} is not an RFC 3339 time such as 2024-07-30T10:43:17Z`);
+  }
+  return ms;
+}

@@ -1,0 +1,75 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { DoppelError } from "../../../domain/errors.js";
+import { checkAppUserId } from "../../../domain/text.js";
+import { authenticate } from "../../../services/authenticate.service.js";
+import type { ServiceContext } from "../../../services/context.js";
+import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
+import { toDoppelError } from "../../plugins/fastify-errors.js";
+import { signedRequestOf } from "../../plugins/raw-body.js";
+import { METASTUDIO_ERRORS } from "./errors.js";
+import { parseListQuery } from "./parse-query.js";
+import { presentBasicInfo } from "./presenter.js";
+import { ErrorSchema, ListJobsQuerySchema, ListJobsResponseSchema, ProjectParamsSchema } from "./schemas.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+}
+
+export const JOBS_PATH = "/v1/:project_id/digital-human-training-manage/user/jobs";
+
+/** Huawei MetaStudio's digital-human-training-manage API. */
+export async function metaStudioRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { ctx } = opts;
+
+  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
+
+  // Authenticate before validating, so an unauthenticated caller learns nothing about parameters.
+  app.addHook("preValidation", async (request) => {
+    const principal = await authenticate(ctx, "huawei", signedRequestOf(request));
+    const urlProject = (request.params as { project_id?: string }).project_id;
+    if (urlProject !== undefined && urlProject !== principal.projectId) {
+      throw new DoppelError("PROJECT_MISMATCH", "The project_id in the URL is not the project of these credentials");
+    }
+    const headerProject = request.headers["x-project-id"];
+    if (typeof headerProject === "string" && headerProject !== principal.projectId) {
+      throw new DoppelError("PROJECT_MISMATCH", "X-Project-Id is not the project of these credentials");
+    }
+    const appUser = request.headers["x-app-userid"];
+    request.caller = {
+      principal,
+      appUserId: typeof appUser === "string" ? checkAppUserId(appUser) : undefined,
+    };
+  });
+
+  app.get(
+    JOBS_PATH,
+    {
+      schema: {
+        params: ProjectParamsSchema,
+        querystring: ListJobsQuerySchema,
+        response: { 200: ListJobsResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
+      },
+    },
+    async (request) => {
+      const result = await listJobs(ctx, callerOf(request), parseListQuery(request.query));
+      return { count: result.count, jobs: result.jobs.map(presentBasicInfo) };
+    },
+  );
+}
+
+function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw new Error("route reached without authentication");
+  return request.caller;
+}
+
+/** Sends any error in MetaStudio's envelope; 5xx are logged with their cause, never shown. */
+export function sendMetaStudioError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+  const doppel = toDoppelError(error);
+  const { status, code } = METASTUDIO_ERRORS[doppel.code];
+  if (status >= 500) request.log.error({ err: error }, "request failed");
+  return reply.status(status).send({ error_code: code, error_msg: doppel.message });
+}

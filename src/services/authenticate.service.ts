@@ -1,0 +1,71 @@
+import { verifyAcs3HmacSha256 } from "../auth/acs3-hmac-sha256.js";
+import { detectScheme } from "../auth/detect-scheme.js";
+import { verifyRpcV1HmacSha1 } from "../auth/rpc-v1-hmac-sha1.js";
+import { verifySdkHmacSha256 } from "../auth/sdk-hmac-sha256.js";
+import type { IncomingSignedRequest, Principal, VerifierDeps } from "../auth/signed-request.js";
+import { DoppelError } from "../domain/errors.js";
+import { claimNonce, findEnabledAccessKey, findTokenProject } from "../store/credential.repository.js";
+import { hashToken } from "./admin.service.js";
+import type { ServiceContext } from "./context.js";
+
+/** Which schemes a dialect accepts: each cloud's SDK only ever sends its own. */
+export type SchemeFamily = "huawei" | "alibaba";
+
+const FAMILY_SCHEMES: Record<SchemeFamily, readonly Principal["scheme"][]> = {
+  huawei: ["SDK-HMAC-SHA256", "TOKEN"],
+  alibaba: ["ACS3-HMAC-SHA256", "HMAC-SHA1"],
+};
+
+const HOW_TO_AUTHENTICATE: Record<SchemeFamily, string> = {
+  huawei: "sign the request with SDK-HMAC-SHA256 (Authorization + X-Sdk-Date) or send X-Auth-Token",
+  alibaba: "sign the request with ACS3-HMAC-SHA256 (x-acs-* headers) or HMAC-SHA1 (Signature in the query)",
+};
+
+/** Authenticates a request with whichever of its family's schemes it uses. */
+export async function authenticate(
+  ctx: ServiceContext,
+  family: SchemeFamily,
+  request: IncomingSignedRequest,
+): Promise<Principal> {
+  const scheme = detectScheme(request);
+  if (scheme === undefined || !FAMILY_SCHEMES[family].includes(scheme)) {
+    throw new DoppelError(
+      "AUTH_MISSING",
+      scheme === undefined
+        ? `The request carries no credentials: ${HOW_TO_AUTHENTICATE[family]}`
+        : `${scheme} is not accepted on this API: ${HOW_TO_AUTHENTICATE[family]}`,
+    );
+  }
+  switch (scheme) {
+    case "TOKEN":
+      return authenticateToken(ctx, request.headers["x-auth-token"] ?? "");
+    case "SDK-HMAC-SHA256":
+      return verifySdkHmacSha256(request, verifierDeps(ctx));
+    case "ACS3-HMAC-SHA256":
+      return verifyAcs3HmacSha256(request, verifierDeps(ctx));
+    case "HMAC-SHA1":
+      return verifyRpcV1HmacSha1(request, verifierDeps(ctx));
+  }
+}
+
+async function authenticateToken(ctx: ServiceContext, token: string): Promise<Principal> {
+  const projectId = token === "" ? undefined : await findTokenProject(ctx.database.db, hashToken(token), ctx.now());
+  if (projectId === undefined) {
+    throw new DoppelError("TOKEN_INVALID", "X-Auth-Token is unknown or expired; create one with `doppel token create`");
+  }
+  return { projectId, accessKeyId: null, scheme: "TOKEN" };
+}
+
+function verifierDeps(ctx: ServiceContext): VerifierDeps {
+  return {
+    findAccessKey: async (accessKeyId) => {
+      const stored = await findEnabledAccessKey(ctx.database.db, accessKeyId);
+      if (!stored) return undefined;
+      return { accessKeyId: stored.id, projectId: stored.projectId, secret: ctx.secrets.open(stored.secretCiphertext) };
+    },
+    claimNonce: (accessKeyId, nonce, expiresAtMs) =>
+      claimNonce(ctx.database.db, accessKeyId, nonce, expiresAtMs, ctx.now()),
+    now: ctx.now,
+    maxClockSkewMs: ctx.config.maxClockSkewMs,
+  };
+}

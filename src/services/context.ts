@@ -1,0 +1,12 @@
+import type { SecretBox } from "../auth/secret-box.js";
+import type { Config } from "../config/config.js";
+import type { Database } from "../store/database.js";
+
+/** What every use case needs: the database, the secret box and a clock. Built once per process. */
+export interface ServiceContext {
+  readonly database: Database;
+  readonly secrets: SecretBox;
+  readonly config: Config;
+  /** Epoch milliseconds; injected so tests can move time. */
+  readonly now: () => number;
+}

@@ -1,0 +1,27 @@
+import { SecretBox } from "../auth/secret-box.js";
+import { loadServerKey } from "../auth/server-key.js";
+import type { Config } from "../config/config.js";
+import { type Database, migrateToLatest, openDatabase } from "../store/database.js";
+import type { ServiceContext } from "./context.js";
+
+/** A service context with the resources it opened, for the CLI and tests to close. */
+export interface Runtime extends ServiceContext {
+  close(): Promise<void>;
+}
+
+/** Opens the configured database, applies pending migrations and loads the server key. */
+export async function openRuntime(config: Config, options: { pgSchema?: string; now?: () => number } = {}): Promise<Runtime> {
+  const secrets = new SecretBox(loadServerKey(config.serverKey, config.dataDir));
+  const database: Database = await openDatabase({
+    url: config.databaseUrl,
+    sqlitePath: config.sqlitePath,
+    pgSchema: options.pgSchema,
+  });
+  try {
+    await migrateToLatest(database);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return { database, secrets, config, now: options.now ?? Date.now, close: () => database.close() };
+}

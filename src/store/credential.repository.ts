@@ -1,0 +1,94 @@
+import type { Kysely, Transaction } from "kysely";
+import type { DatabaseSchema } from "./schema.js";
+
+type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
+
+export interface StoredAccessKey {
+  readonly id: string;
+  readonly projectId: string;
+  readonly secretCiphertext: string;
+}
+
+export async function insertAccessKey(
+  db: Executor,
+  key: StoredAccessKey & { readonly createTime: number },
+): Promise<void> {
+  await db
+    .insertInto("access_keys")
+    .values({
+      id: key.id,
+      project_id: key.projectId,
+      secret_ciphertext: key.secretCiphertext,
+      create_time: key.createTime,
+    })
+    .execute();
+}
+
+/** An enabled access key, or undefined. */
+export async function findEnabledAccessKey(db: Executor, id: string): Promise<StoredAccessKey | undefined> {
+  const row = await db
+    .selectFrom("access_keys")
+    .select(["id", "project_id", "secret_ciphertext"])
+    .where("id", "=", id)
+    .where("disabled", "=", 0)
+    .executeTakeFirst();
+  return row && { id: row.id, projectId: row.project_id, secretCiphertext: row.secret_ciphertext };
+}
+
+export async function insertToken(
+  db: Executor,
+  token: { tokenHash: string; projectId: string; createTime: number; expireTime: number },
+): Promise<void> {
+  await db
+    .insertInto("tokens")
+    .values({
+      token_hash: token.tokenHash,
+      project_id: token.projectId,
+      create_time: token.createTime,
+      expire_time: token.expireTime,
+    })
+    .execute();
+}
+
+/** The project of an unexpired token, or undefined. */
+export async function findTokenProject(db: Executor, tokenHash: string, now: number): Promise<string | undefined> {
+  const row = await db
+    .selectFrom("tokens")
+    .select("project_id")
+    .where("token_hash", "=", tokenHash)
+    .where("expire_time", ">", now)
+    .executeTakeFirst();
+  return row?.project_id;
+}
+
+/**
+ * Records a signature nonce. Returns false when the same key already used it and it has not expired,
+ * i.e. the request is a replay. Relies on the primary key, so it is race-free across processes.
+ */
+export async function claimNonce(
+  db: Executor,
+  accessKeyId: string,
+  nonce: string,
+  expireTime: number,
+  now: number,
+): Promise<boolean> {
+  // An expired row for the same nonce may linger until the sweep; it must not block a fresh use.
+  await db
+    .deleteFrom("nonces")
+    .where("access_key_id", "=", accessKeyId)
+    .where("nonce", "=", nonce)
+    .where("expire_time", "<=", now)
+    .execute();
+  const result = await db
+    .insertInto("nonces")
+    .values({ access_key_id: accessKeyId, nonce, expire_time: expireTime })
+    .onConflict((oc) => oc.columns(["access_key_id", "nonce"]).doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+}
+
+/** Deletes nonces whose replay window is over. */
+export async function sweepNonces(db: Executor, now: number): Promise<number> {
+  const result = await db.deleteFrom("nonces").where("expire_time", "<=", now).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

@@ -1,0 +1,57 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { Kysely, Migrator, type Migration, type MigrationProvider } from "kysely";
+import { openPostgres } from "./dialects/postgres.js";
+import { openSqlite } from "./dialects/sqlite.js";
+import * as m0001 from "./migrations/0001-foundation.js";
+import type { DatabaseSchema } from "./schema.js";
+
+export type DatabaseKind = "sqlite" | "postgres";
+
+/** An open database: the Kysely handle plus what differs between the two engines. */
+export interface Database {
+  readonly db: Kysely<DatabaseSchema>;
+  readonly kind: DatabaseKind;
+  /** Where it lives, with any password removed, for logs. */
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** `postgres://…` / `postgresql://…` for PostgreSQL; anything else is ignored in favour of sqlitePath. */
+  readonly url?: string | undefined;
+  /** The SQLite file used when no PostgreSQL URL is given. */
+  readonly sqlitePath: string;
+  /** PostgreSQL schema to use (created if missing); tests give each file its own. */
+  readonly pgSchema?: string | undefined;
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** Opens the configured database. Does not migrate; call `migrateToLatest`. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (isPostgresUrl(options.url)) {
+    const db = await openPostgres(options.url, options.pgSchema);
+    const safe = options.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
+    return { db, kind: "postgres", description: safe, close: () => db.destroy() };
+  }
+  mkdirSync(dirname(options.sqlitePath), { recursive: true });
+  const db = openSqlite(options.sqlitePath);
+  return { db, kind: "sqlite", description: `sqlite:${options.sqlitePath}`, close: () => db.destroy() };
+}
+
+const MIGRATIONS: Record<string, Migration> = {
+  "0001-foundation": m0001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+/** Applies every pending migration; safe to run from several processes at once (Kysely's lock). */
+export async function migrateToLatest(database: Database): Promise<string[]> {
+  const migrator = new Migrator({ db: database.db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+}

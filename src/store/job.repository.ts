@@ -1,0 +1,176 @@
+import { type Expression, type Insertable, type Kysely, type Selectable, type SqlBool, sql, type Transaction } from "kysely";
+import type { Job } from "../domain/job.js";
+import type { JobState } from "../domain/states.js";
+import type { DatabaseKind } from "./database.js";
+import type { DatabaseSchema, JobsTable } from "./schema.js";
+
+type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
+
+/** What a list may be narrowed by. Every field is optional except the project. */
+export interface JobFilter {
+  readonly projectId: string;
+  readonly appUserId?: string | undefined;
+  readonly states?: readonly JobState[] | undefined;
+  readonly createSince?: number | undefined;
+  readonly createUntil?: number | undefined;
+  readonly updateSince?: number | undefined;
+  readonly updateUntil?: number | undefined;
+  readonly batchName?: string | undefined;
+  readonly tag?: string | undefined;
+  readonly jobId?: string | undefined;
+  /** Substring of the job name, case-sensitive. */
+  readonly nameContains?: string | undefined;
+  readonly modelResolution?: string | undefined;
+}
+
+export interface JobPage {
+  readonly offset: number;
+  readonly limit: number;
+  readonly sortKey: "create_time" | "update_time";
+  readonly sortDir: "asc" | "desc";
+}
+
+export interface JobList {
+  readonly count: number;
+  readonly jobs: Job[];
+}
+
+/** Inserts jobs (and their tag rows) in one statement per table; used by create and by the seeder. */
+export async function insertJobs(db: Executor, jobs: readonly Job[]): Promise<void> {
+  if (jobs.length === 0) return;
+  await db.insertInto("jobs").values(jobs.map(toRow)).execute();
+  const tagRows = jobs.flatMap((job) =>
+    [...new Set(job.tags)].map((tag) => ({
+      job_id: job.id,
+      project_id: job.projectId,
+      tag,
+      create_time: job.createTime,
+    })),
+  );
+  if (tagRows.length > 0) await db.insertInto("job_tags").values(tagRows).execute();
+}
+
+/** Reads one job of a project, or undefined. */
+export async function findJob(db: Executor, projectId: string, jobId: string): Promise<Job | undefined> {
+  const row = await db
+    .selectFrom("jobs")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("id", "=", jobId)
+    .executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}
+
+/**
+ * One page of a project's jobs plus the total that match.
+ *
+ * The page is a deferred join: the inner query walks only the (project, …, sort key, id) index to skip
+ * `offset` entries and pick `limit` ids, and only those rows are read from the table. A plain
+ * `select * … offset 100000` would read 100,000 table rows just to throw them away.
+ */
+export async function listJobs(db: Executor, kind: DatabaseKind, filter: JobFilter, page: JobPage): Promise<JobList> {
+  const { sortKey, sortDir } = page;
+  const pageIds = db
+    .selectFrom("jobs")
+    .select("jobs.id")
+    .where((eb) => eb.and(conditions(kind, filter)))
+    .orderBy(sortKey, sortDir)
+    .orderBy("id", sortDir)
+    .limit(page.limit)
+    .offset(page.offset);
+  const rowsQuery = db
+    .selectFrom("jobs")
+    .selectAll()
+    .where("id", "in", pageIds)
+    .orderBy(sortKey, sortDir)
+    .orderBy("id", sortDir);
+  const countQuery = db
+    .selectFrom("jobs")
+    .select((eb) => eb.fn.countAll<number | string>().as("count"))
+    .where((eb) => eb.and(conditions(kind, filter)));
+  // On PostgreSQL the two queries run on two pooled connections at once; SQLite runs them in turn.
+  const [rows, counted] = await Promise.all([rowsQuery.execute(), countQuery.executeTakeFirstOrThrow()]);
+  return { count: Number(counted.count), jobs: rows.map(fromRow) };
+}
+
+function conditions(kind: DatabaseKind, f: JobFilter): Expression<SqlBool>[] {
+  const out: Expression<SqlBool>[] = [sql<SqlBool>`jobs.project_id = ${f.projectId}`];
+  if (f.appUserId !== undefined) out.push(sql<SqlBool>`jobs.app_user_id = ${f.appUserId}`);
+  if (f.states !== undefined) {
+    out.push(
+      f.states.length === 0
+        ? sql<SqlBool>`1 = 0`
+        : sql<SqlBool>`jobs.state in (${sql.join(f.states.map((s) => sql`${s}`))})`,
+    );
+  }
+  if (f.createSince !== undefined) out.push(sql<SqlBool>`jobs.create_time >= ${f.createSince}`);
+  if (f.createUntil !== undefined) out.push(sql<SqlBool>`jobs.create_time <= ${f.createUntil}`);
+  if (f.updateSince !== undefined) out.push(sql<SqlBool>`jobs.update_time >= ${f.updateSince}`);
+  if (f.updateUntil !== undefined) out.push(sql<SqlBool>`jobs.update_time <= ${f.updateUntil}`);
+  if (f.batchName !== undefined) out.push(sql<SqlBool>`jobs.batch_name = ${f.batchName}`);
+  if (f.jobId !== undefined) out.push(sql<SqlBool>`jobs.id = ${f.jobId}`);
+  if (f.modelResolution !== undefined) out.push(sql<SqlBool>`jobs.model_resolution = ${f.modelResolution}`);
+  if (f.tag !== undefined) {
+    out.push(
+      sql<SqlBool>`jobs.id in (select t.job_id from job_tags t where t.project_id = ${f.projectId} and t.tag = ${f.tag})`,
+    );
+  }
+  if (f.nameContains !== undefined) {
+    // Case-sensitive substring on both engines. LIKE would need escaping and is case-insensitive on
+    // SQLite but not on PostgreSQL, so each engine uses its own position function.
+    out.push(
+      kind === "sqlite"
+        ? sql<SqlBool>`instr(jobs.name, ${f.nameContains}) > 0`
+        : sql<SqlBool>`strpos(jobs.name, ${f.nameContains}) > 0`,
+    );
+  }
+  return out;
+}
+
+function toRow(job: Job): Insertable<JobsTable> {
+  return {
+    id: job.id,
+    project_id: job.projectId,
+    app_user_id: job.appUserId,
+    name: job.name,
+    description: job.description,
+    avatar_type: job.avatarType,
+    state: job.state,
+    batch_name: job.batchName,
+    tags: JSON.stringify(job.tags),
+    model_version: job.modelVersion,
+    matting_type: job.mattingType,
+    model_resolution: job.modelResolution,
+    asset_id: job.assetId,
+    contact: job.contact,
+    message: job.message,
+    create_time: job.createTime,
+    update_time: job.updateTime,
+    first_training_time: job.firstTrainingTime,
+    last_training_time: job.lastTrainingTime,
+  };
+}
+
+function fromRow(row: Selectable<JobsTable>): Job {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    appUserId: row.app_user_id,
+    name: row.name,
+    description: row.description,
+    avatarType: row.avatar_type,
+    state: row.state as JobState,
+    batchName: row.batch_name,
+    tags: JSON.parse(row.tags) as string[],
+    modelVersion: row.model_version,
+    mattingType: row.matting_type,
+    modelResolution: row.model_resolution,
+    assetId: row.asset_id,
+    contact: row.contact,
+    message: row.message,
+    createTime: Number(row.create_time),
+    updateTime: Number(row.update_time),
+    firstTrainingTime: row.first_training_time === null ? null : Number(row.first_training_time),
+    lastTrainingTime: row.last_training_time === null ? null : Number(row.last_training_time),
+  };
+}

@@ -1,0 +1,72 @@
+import type { Generated } from "kysely";
+
+/** Table shapes as Kysely sees them. Times are epoch milliseconds in BIGINT columns. */
+export interface ProjectsTable {
+  id: string;
+  name: string;
+  create_time: number;
+}
+
+export interface AccessKeysTable {
+  id: string;
+  project_id: string;
+  /** AES-256-GCM ciphertext of the secret under the server key (see auth/secret-box.ts). */
+  secret_ciphertext: string;
+  create_time: number;
+  disabled: Generated<number>;
+}
+
+export interface TokensTable {
+  /** sha256 of the token: a leaked database does not leak usable tokens. */
+  token_hash: string;
+  project_id: string;
+  create_time: number;
+  expire_time: number;
+}
+
+export interface NoncesTable {
+  access_key_id: string;
+  nonce: string;
+  expire_time: number;
+}
+
+export interface JobsTable {
+  id: string;
+  project_id: string;
+  app_user_id: string | null;
+  name: string;
+  description: string | null;
+  avatar_type: string;
+  state: string;
+  batch_name: string | null;
+  /** JSON array of strings, for presentation; `job_tags` serves the filter. */
+  tags: string;
+  model_version: string;
+  matting_type: string;
+  model_resolution: string;
+  asset_id: string | null;
+  contact: string | null;
+  message: string | null;
+  create_time: number;
+  update_time: number;
+  first_training_time: number | null;
+  last_training_time: number | null;
+  /** Optimistic-concurrency counter, bumped on every change. */
+  version: Generated<number>;
+}
+
+export interface JobTagsTable {
+  job_id: string;
+  project_id: string;
+  tag: string;
+  create_time: number;
+}
+
+export interface DatabaseSchema {
+  projects: ProjectsTable;
+  access_keys: AccessKeysTable;
+  tokens: TokensTable;
+  nonces: NoncesTable;
+  jobs: JobsTable;
+  job_tags: JobTagsTable;
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sql } from "kysely";
+import { type Config, loadConfig } from "../../src/config/config.js";
+import { openRuntime, type Runtime } from "../../src/services/runtime.js";
+
+/** PostgreSQL for tests: the machine's and CI's server (see README, "Developing"). */
+export const TEST_POSTGRES_URL = process.env.DOPPEL_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+export type Engine = "sqlite" | "postgres";
+export const ENGINES: readonly Engine[] = ["sqlite", "postgres"];
+
+/** A fresh, migrated runtime on one engine: its own temp data dir, and for PostgreSQL its own schema. */
+export interface TestRuntime {
+  readonly runtime: Runtime;
+  readonly config: Config;
+  /** Current fake time; tests move it with `clock.set`. */
+  readonly clock: { now: number; set(ms: number): void };
+  dispose(): Promise<void>;
+}
+
+export async function openTestRuntime(engine: Engine, env: Record<string, string> = {}): Promise<TestRuntime> {
+  const dataDir = mkdtempSync(join(tmpdir(), "doppel-test-"));
+  const schema = `t_${randomBytes(6).toString("hex")}`;
+  const config = loadConfig(
+    { dataDir, databaseUrl: engine === "postgres" ? TEST_POSTGRES_URL : undefined },
+    { ...env },
+  );
+  const clock = {
+    now: Date.UTC(2026, 0, 15, 12, 0, 0),
+    set(ms: number) {
+      clock.now = ms;
+    },
+  };
+  const runtime = await openRuntime(config, {
+    ...(engine === "postgres" ? { pgSchema: schema } : {}),
+    now: () => clock.now,
+  });
+  return {
+    runtime,
+    config,
+    clock,
+    async dispose() {
+      if (engine === "postgres") await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(runtime.database.db);
+      await runtime.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
