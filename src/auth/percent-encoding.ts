@@ -28,10 +28,7 @@ export function encodeRfc3986(value: string): string {
       `The request contains text that is not valid Unicode (an unpaired surrogate) near ${JSON.stringify(value.slice(0, 40))}`,
     );
   }
-  return encoded.replace(
-    SUB_DELIMS_LEFT_BY_JS,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
+  return encoded.replace(SUB_DELIMS_LEFT_BY_JS, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /** One decoded `key=value` pair of a query string or form body. */
@@ -55,7 +52,10 @@ export function parseUrlEncoded(raw: string, where: string): DecodedPair[] {
     const eq = piece.indexOf("=");
     const rawKey = eq === -1 ? piece : piece.slice(0, eq);
     const rawValue = eq === -1 ? "" : piece.slice(eq + 1);
-    pairs.push({ key: decodeComponent(rawKey, piece, where), value: decodeComponent(rawValue, piece, where) });
+    pairs.push({
+      key: decodeComponent(rawKey, piece, where),
+      value: decodeComponent(rawValue, piece, where),
+    });
   }
   return pairs;
 }

@@ -35,12 +35,18 @@ export function headerOf(req: IncomingSignedRequest, name: string): string | und
 /** Access key ids are printable ASCII without `,` (the Authorization field separator), at most 128 chars. */
 const ACCESS_KEY_ID = /^[\x21-\x2b\x2d-\x7e]{1,128}$/;
 
-/** Checks the shape of an access key id before it reaches the key store. */
-export function assertAccessKeyIdShape(accessKeyId: string, where: string): void {
+/**
+ * Checks the shape of an access key id before it reaches the key store. `malformed` wraps the reason
+ * in the scheme's own error (so Authorization errors also show the expected header format).
+ */
+export function assertAccessKeyIdShape(
+  accessKeyId: string,
+  where: string,
+  malformed: (why: string) => DoppelError = (why) => new DoppelError("SIGNATURE_MALFORMED", why),
+): void {
   if (!ACCESS_KEY_ID.test(accessKeyId)) {
-    throw new DoppelError(
-      "SIGNATURE_MALFORMED",
-      `The access key id in ${where} must be 1 to 128 printable ASCII characters without commas or spaces; got ${JSON.stringify(accessKeyId.slice(0, 40))}`,
+    throw malformed(
+      `the access key id in ${where} must be 1 to 128 printable ASCII characters without commas or spaces; got ${JSON.stringify(accessKeyId.slice(0, 40))}`,
     );
   }
 }
@@ -80,7 +86,6 @@ export function assertWithinSkew(field: string, raw: string, timeMs: number, dep
     throw new DoppelError(
       "TIMESTAMP_EXPIRED",
       `${field} ${raw} is ${formatDuration(distance)} away from server time ${formatUtcSeconds(now)} (the request is dated ${direction}); allowed skew is ${formatDuration(deps.maxClockSkewMs)}. Sign a fresh request and check the client's clock`,
-      field,
     );
   }
 }
@@ -97,7 +102,6 @@ export function parseIsoSeconds(field: string, raw: string): number {
     throw new DoppelError(
       "TIMESTAMP_MALFORMED",
       `${field} ${JSON.stringify(raw.slice(0, 40))} is not a UTC time of the form yyyy-MM-ddTHH:mm:ssZ, e.g. 2024-01-31T08:00:00Z`,
-      field,
     );
   }
   return ms;
@@ -119,7 +123,6 @@ export function requireNonce(field: string, nonce: string | undefined): string {
     throw new DoppelError(
       "SIGNATURE_MALFORMED",
       `${field} is ${nonce.length} characters long; at most ${MAX_NONCE_LENGTH} are allowed`,
-      field,
     );
   }
   return nonce;
@@ -142,7 +145,88 @@ export async function claimNonceOnce(
     throw new DoppelError(
       "NONCE_REUSED",
       `${field} ${JSON.stringify(nonce)} was already used by access key ${accessKeyId}; this looks like a replayed request. Send a new random nonce with every request`,
-      field,
     );
   }
+}
+
+/** A lowercase HTTP header token (RFC 9110 tchar); every SDK lowercases the names it signs. */
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * Splits `<ALGORITHM> Name=value, Name=value, …` into its fields. Whitespace around the commas is
+ * optional (Huawei writes ", ", Alibaba ","). Every name in `names` must appear exactly once and no
+ * other name may appear, so a typo such as `Acess=` is reported as such.
+ */
+export function parseAuthorizationFields<Name extends string>(
+  header: string | undefined,
+  algorithm: string,
+  names: readonly Name[],
+  malformed: (why: string) => DoppelError,
+): Record<Name, string> {
+  if (header === undefined || header.trim() === "") throw malformed("it is empty or missing");
+  const value = header.trim();
+  if (!value.startsWith(`${algorithm} `)) throw malformed(`it does not start with "${algorithm} "`);
+  const fields = new Map<string, string>();
+  for (const part of value.slice(algorithm.length + 1).split(",")) {
+    const item = part.trim();
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw malformed(`the part ${JSON.stringify(item.slice(0, 40))} is not Name=value`);
+    const name = item.slice(0, eq);
+    if (!(names as readonly string[]).includes(name)) {
+      throw malformed(`unknown field ${JSON.stringify(name.slice(0, 40))}`);
+    }
+    if (fields.has(name)) throw malformed(`field ${name} appears twice`);
+    fields.set(name, item.slice(eq + 1));
+  }
+  const result = {} as Record<Name, string>;
+  for (const name of names) {
+    const field = fields.get(name);
+    if (field === undefined) throw malformed(`the ${name} field is missing`);
+    result[name] = field;
+  }
+  return result;
+}
+
+/** Splits a SignedHeaders field (`a;b;c`) into lowercase header names, refusing empty, repeated or odd ones. */
+export function parseSignedHeaderList(field: string, malformed: (why: string) => DoppelError): string[] {
+  const names = field.split(";");
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (!HEADER_NAME.test(name)) {
+      throw malformed(
+        `SignedHeaders entry ${JSON.stringify(name.slice(0, 40))} is not a lowercase header name`,
+      );
+    }
+    if (name === "authorization") throw malformed("SignedHeaders cannot include authorization itself");
+    if (seen.has(name)) throw malformed(`SignedHeaders lists ${name} twice`);
+    seen.add(name);
+  }
+  return names;
+}
+
+const HEX_SHA256 = /^[0-9a-fA-F]{64}$/;
+
+/** Decodes a hex HMAC-SHA256 signature (either case), or fails as malformed. */
+export function parseHexSignature(signature: string, malformed: (why: string) => DoppelError): Buffer {
+  if (!HEX_SHA256.test(signature)) throw malformed("Signature must be 64 hexadecimal digits");
+  return Buffer.from(signature, "hex");
+}
+
+/**
+ * Builds the canonical header block, one `name:trimmed-value\n` line per name in the given order. A
+ * signed header that did not arrive means the request changed in transit, hence a mismatch.
+ */
+export function canonicalHeaderLines(req: IncomingSignedRequest, names: readonly string[]): string {
+  let lines = "";
+  for (const name of names) {
+    const value = headerOf(req, name);
+    if (value === undefined) {
+      throw new DoppelError(
+        "SIGNATURE_MISMATCH",
+        `Header ${name} is listed in SignedHeaders but was not received; a proxy may have removed it`,
+      );
+    }
+    lines += `${name}:${value.trim()}\n`;
+  }
+  return lines;
 }

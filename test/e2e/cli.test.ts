@@ -1,0 +1,54 @@
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { doppel, doppelFails, serve, stopChild } from "../support/cli.js";
+
+describe("the doppel command on the embedded default", () => {
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(() => {
+    dataDir = mkdtempSync(join(tmpdir(), "doppel-cli-"));
+    env = { DOPPEL_DATA_DIR: dataDir, DATABASE_URL: "" };
+  });
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("creates projects, keys and tokens, and seeds jobs, with or without a running server", async () => {
+    const project = JSON.parse(await doppel(["project", "create", "--name", "acme", "--json"], env)) as { project_id: string };
+    expect(project.project_id).toMatch(/^[0-9a-f]{32}$/);
+    // The server key is generated once, owner-only.
+    expect(statSync(join(dataDir, "server.key")).mode & 0o777).toBe(0o600);
+
+    const server = await serve([], env);
+    try {
+      // With a project already there, serve offers it instead of creating "default".
+      expect(server.output).toContain(`doppel key create --project ${project.project_id}`);
+      const key = JSON.parse(await doppel(["key", "create", "--project", project.project_id, "--json"], env)) as Record<string, string>;
+      expect(Object.keys(key).sort()).toEqual(["access_key_id", "project_id", "secret_access_key"]);
+      expect(key.project_id).toBe(project.project_id);
+      const token = JSON.parse(await doppel(["token", "create", "--project", project.project_id, "--json"], env)) as { token: string };
+      expect(await doppel(["seed", "--project", project.project_id, "--jobs", "25"], env)).toMatch(/seeded 25 jobs/);
+
+      const res = await fetch(`${server.url}/v1/${project.project_id}/digital-human-training-manage/user/jobs?limit=100`, {
+        headers: { "X-Auth-Token": token.token },
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { count: number }).count).toBe(25);
+    } finally {
+      await stopChild(server.child);
+    }
+    const text = await doppel(["project", "list"], env);
+    expect(text.trim().split("\n")).toEqual([`${project.project_id}  acme`]);
+  });
+
+  it("says what is wrong with bad admin input", async () => {
+    const missing = await doppelFails(["key", "create", "--project", "0123456789abcdef0123456789abcdef"], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/project 0123456789abcdef0123456789abcdef does not exist/);
+    const badJobs = await doppelFails(["seed", "--project", "x", "--jobs", "many"], env);
+    expect(badJobs.stderr).toMatch(/--jobs must be a positive whole number/);
+    const badUrl = await doppelFails(["migrate"], { ...env, DATABASE_URL: "mysql://nope" });
+    expect(badUrl.stderr).toMatch(/database URL must start with postgres/);
+  });
+});
