@@ -15,8 +15,13 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { loadConfig } from "../src/config/config.js";
 import { ICE_STATUS_STATES } from "../src/domain/ice-status.js";
-import { createAccessKey, createProject, createToken, listAllProjects } from "../src/services/admin.service.js";
-import { listJobs, type ListJobsQuery } from "../src/services/list-jobs.service.js";
+import {
+  createAccessKey,
+  createProject,
+  createToken,
+  listAllProjects,
+} from "../src/services/admin.service.js";
+import { type ListJobsQuery, listJobs } from "../src/services/list-jobs.service.js";
 import { openRuntime, type Runtime } from "../src/services/runtime.js";
 import { seedJobs } from "../src/services/seed.service.js";
 import { measureInProcess, medianOf, signIceRequest, startServer, stop } from "./support.js";
@@ -77,9 +82,16 @@ async function seed(runtime: Runtime, engine: Engine): Promise<void> {
     seed: 7,
     onProgress: (n) => process.stdout.write(`\r  seeding ${engine}: ${(total + n).toLocaleString()} jobs`),
   });
-  if (engine === "postgres") await runtime.database.db.executeQuery({ sql: "analyze", parameters: [], query: { kind: "RawNode" } } as never);
+  if (engine === "postgres")
+    await runtime.database.db.executeQuery({
+      sql: "analyze",
+      parameters: [],
+      query: { kind: "RawNode" },
+    } as never);
   const seconds = (performance.now() - started) / 1000;
-  console.log(`\n  seeded ${total.toLocaleString()} jobs in ${seconds.toFixed(1)} s (${Math.round(total / seconds).toLocaleString()} jobs/s)`);
+  console.log(
+    `\n  seeded ${total.toLocaleString()} jobs in ${seconds.toFixed(1)} s (${Math.round(total / seconds).toLocaleString()} jobs/s)`,
+  );
 }
 
 async function wipe(engine: Engine, dataDir: string): Promise<void> {
@@ -100,7 +112,11 @@ async function ensurePgDatabase(): Promise<void> {
   await client.end();
 }
 
-function line(label: string, http: { rps: number; p50: number; p99: number }, floor: { rps: number; p50: number; p99: number }) {
+function line(
+  label: string,
+  http: { rps: number; p50: number; p99: number },
+  floor: { rps: number; p50: number; p99: number },
+) {
   const ratio = http.rps / floor.rps;
   console.log(
     `  ${label.padEnd(44)} HTTP ${http.rps.toFixed(0).padStart(6)} req/s  p50 ${http.p50.toFixed(2)} ms  p99 ${http.p99.toFixed(2)} ms | ` +
@@ -112,7 +128,8 @@ function line(label: string, http: { rps: number; p50: number; p99: number }, fl
 
 async function cannon(options: autocannon.Options) {
   const result = await autocannon({ duration: DURATION, connections: CONNECTIONS, ...options });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`load run had ${result.non2xx} non-2xx and ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`load run had ${result.non2xx} non-2xx and ${result.errors} errors`);
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
@@ -129,7 +146,13 @@ async function run(engine: Engine): Promise<void> {
   const host = new URL(url).host;
   try {
     const caller = { principal: { projectId: small.id, accessKeyId: null, scheme: "TOKEN" as const } };
-    const msQuery: ListJobsQuery = { offset: 0, limit: 10, sortKey: "create_time", sortDir: "asc", states: ["JOB_SUCCESS", "TRAINING"] };
+    const msQuery: ListJobsQuery = {
+      offset: 0,
+      limit: 10,
+      sortKey: "create_time",
+      sortDir: "asc",
+      states: ["JOB_SUCCESS", "TRAINING"],
+    };
     const msFloor = await measureInProcess(() => listJobs(runtime, caller, msQuery), DURATION, CONNECTIONS);
     const msHttp = await cannon({
       url: `${url}/v1/${small.id}/digital-human-training-manage/user/jobs?limit=10&state=JOB_SUCCESS,TRAINING`,
@@ -137,7 +160,13 @@ async function run(engine: Engine): Promise<void> {
     });
     line("MetaStudio list (limit 10, 2 states, count)", msHttp, msFloor);
 
-    const iceQuery: ListJobsQuery = { offset: 0, limit: 10, sortKey: "create_time", sortDir: "desc", states: ICE_STATUS_STATES.Success };
+    const iceQuery: ListJobsQuery = {
+      offset: 0,
+      limit: 10,
+      sortKey: "create_time",
+      sortDir: "desc",
+      states: ICE_STATUS_STATES.Success,
+    };
     const iceFloor = await measureInProcess(() => listJobs(runtime, caller, iceQuery), DURATION, CONNECTIONS);
     const iceParams = { PageNo: "1", PageSize: "10", Status: "Success" };
     const iceHttp = await cannon({
@@ -146,7 +175,10 @@ async function run(engine: Engine): Promise<void> {
         {
           method: "POST",
           path: `/?${new URLSearchParams(iceParams)}`,
-          setupRequest: (request) => ({ ...request, headers: signIceRequest(host, iceParams, key.access_key_id, key.secret_access_key) }),
+          setupRequest: (request) => ({
+            ...request,
+            headers: signIceRequest(host, iceParams, key.access_key_id, key.secret_access_key),
+          }),
         },
       ],
     });
@@ -154,8 +186,14 @@ async function run(engine: Engine): Promise<void> {
 
     const deepUrl = (offset: number) =>
       `${url}/v1/${large.id}/digital-human-training-manage/user/jobs?limit=10&offset=${offset}`;
-    const first = await medianOf(() => fetch(deepUrl(0), { headers: { "X-Auth-Token": largeToken } }).then((r) => r.arrayBuffer()), 100);
-    const deep = await medianOf(() => fetch(deepUrl(100_000), { headers: { "X-Auth-Token": largeToken } }).then((r) => r.arrayBuffer()), 100);
+    const first = await medianOf(
+      () => fetch(deepUrl(0), { headers: { "X-Auth-Token": largeToken } }).then((r) => r.arrayBuffer()),
+      100,
+    );
+    const deep = await medianOf(
+      () => fetch(deepUrl(100_000), { headers: { "X-Auth-Token": largeToken } }).then((r) => r.arrayBuffer()),
+      100,
+    );
     const ratio = deep / first;
     console.log(
       `  200k-job project over HTTP: first page p50 ${first.toFixed(2)} ms, offset 100,000 p50 ${deep.toFixed(2)} ms, ` +

@@ -59,7 +59,12 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<{ url: string
  * Signs an ICE RPC request with ACS3-HMAC-SHA256 using the Alibaba SDK's own signer, so the load
  * generator sends what `@alicloud/openapi-client` sends (a fresh nonce every time).
  */
-export function signIceRequest(host: string, query: Record<string, string>, ak: string, sk: string): Record<string, string> {
+export function signIceRequest(
+  host: string,
+  query: Record<string, string>,
+  ak: string,
+  sk: string,
+): Record<string, string> {
   const headers: Record<string, string> = {
     host,
     "x-acs-action": "ListAvatarTrainingJobs",

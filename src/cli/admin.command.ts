@@ -9,11 +9,12 @@ import { configOf, withConfigFlags } from "./config-flags.js";
  * whether or not the server is running: SQLite in WAL mode and PostgreSQL both allow a second writer.
  */
 export function registerAdminCommands(program: Command): void {
-  withConfigFlags(program.command("migrate").description("apply pending database migrations and exit")).action(
-    (_o, command: Command) =>
-      withRuntime(command, async (runtime) => {
-        process.stdout.write(`database ${runtime.database.description} is up to date\n`);
-      }),
+  withConfigFlags(
+    program.command("migrate").description("apply pending database migrations and exit"),
+  ).action((_o, command: Command) =>
+    withRuntime(command, async (runtime) => {
+      process.stdout.write(`database ${runtime.database.description} is up to date\n`);
+    }),
   );
 
   const project = program.command("project").description("manage projects (tenants)");
@@ -23,7 +24,11 @@ export function registerAdminCommands(program: Command): void {
     .action((opts: { name: string; json?: boolean }, command: Command) =>
       withRuntime(command, async (runtime) => {
         const created = await createProject(runtime, opts.name);
-        print(opts.json, { project_id: created.id, name: created.name }, `created project ${created.name}: ${created.id}`);
+        print(
+          opts.json,
+          { project_id: created.id, name: created.name },
+          `created project ${created.name}: ${created.id}`,
+        );
       }),
     );
   withConfigFlags(project.command("list").description("list projects"))
@@ -31,11 +36,21 @@ export function registerAdminCommands(program: Command): void {
     .action((opts: { json?: boolean }, command: Command) =>
       withRuntime(command, async (runtime) => {
         const projects = (await listAllProjects(runtime)).map((p) => ({ project_id: p.id, name: p.name }));
-        print(opts.json, projects, projects.map((p) => `${p.project_id}  ${p.name}`).join("\n") || "no projects");
+        print(
+          opts.json,
+          projects,
+          projects.map((p) => `${p.project_id}  ${p.name}`).join("\n") || "no projects",
+        );
       }),
     );
 
-  withConfigFlags(program.command("key").description("manage access keys").command("create").description("create an AK/SK pair"))
+  withConfigFlags(
+    program
+      .command("key")
+      .description("manage access keys")
+      .command("create")
+      .description("create an AK/SK pair"),
+  )
     .requiredOption("--project <id>", "project the key belongs to")
     .option("--json", "print JSON")
     .action((opts: { project: string; json?: boolean }, command: Command) =>
@@ -49,13 +64,23 @@ export function registerAdminCommands(program: Command): void {
       }),
     );
 
-  withConfigFlags(program.command("token").description("manage X-Auth-Tokens").command("create").description("create a token"))
+  withConfigFlags(
+    program
+      .command("token")
+      .description("manage X-Auth-Tokens")
+      .command("create")
+      .description("create a token"),
+  )
     .requiredOption("--project <id>", "project the token belongs to")
     .option("--json", "print JSON")
     .action((opts: { project: string; json?: boolean }, command: Command) =>
       withRuntime(command, async (runtime) => {
         const token = await createToken(runtime, opts.project);
-        print(opts.json, token, `X-Auth-Token: ${token.token}\nproject_id:   ${token.project_id}\nexpires_at:   ${token.expires_at}`);
+        print(
+          opts.json,
+          token,
+          `X-Auth-Token: ${token.token}\nproject_id:   ${token.project_id}\nexpires_at:   ${token.expires_at}`,
+        );
       }),
     );
 
@@ -67,9 +92,16 @@ export function registerAdminCommands(program: Command): void {
       withRuntime(command, async (runtime) => {
         const started = Date.now();
         const progress = progressPrinter(opts.jobs);
-        await seedJobs(runtime, { projectId: opts.project, jobs: opts.jobs, seed: opts.seed, onProgress: progress });
+        await seedJobs(runtime, {
+          projectId: opts.project,
+          jobs: opts.jobs,
+          seed: opts.seed,
+          onProgress: progress,
+        });
         process.stderr.write("\n");
-        process.stdout.write(`seeded ${opts.jobs} jobs into ${opts.project} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        process.stdout.write(
+          `seeded ${opts.jobs} jobs into ${opts.project} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+        );
       }),
     );
 }

@@ -14,6 +14,8 @@ registerAdminCommands(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  process.stderr.write(`doppel: ${isDoppelError(error) || error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `doppel: ${isDoppelError(error) || error instanceof Error ? error.message : String(error)}\n`,
+  );
   process.exitCode = 1;
 }

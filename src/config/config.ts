@@ -28,12 +28,27 @@ export interface ConfigFlags {
 /** The documented settings: flag, environment variable, default. Printed by `doppel --help` and the README. */
 export const SETTINGS = [
   ["--data-dir", "DOPPEL_DATA_DIR", "./data", "directory for the SQLite file, the server key and blobs"],
-  ["--database-url", "DATABASE_URL", "(SQLite in the data dir)", "postgres://user@host:5432/db to use PostgreSQL"],
+  [
+    "--database-url",
+    "DATABASE_URL",
+    "(SQLite in the data dir)",
+    "postgres://user@host:5432/db to use PostgreSQL",
+  ],
   ["--host", "DOPPEL_HOST", "127.0.0.1", "address to listen on"],
   ["--port", "DOPPEL_PORT", "8080", "port to listen on (0 picks a free one)"],
-  ["--server-key", "DOPPEL_SERVER_KEY", "(generated into <data-dir>/server.key)", "base64 32-byte key that encrypts stored secrets"],
+  [
+    "--server-key",
+    "DOPPEL_SERVER_KEY",
+    "(generated into <data-dir>/server.key)",
+    "base64 32-byte key that encrypts stored secrets",
+  ],
   ["--log-level", "DOPPEL_LOG_LEVEL", "info", "fatal|error|warn|info|debug|trace|silent"],
-  ["", "DOPPEL_MAX_CLOCK_SKEW_SECONDS", "900", "largest accepted distance of a signed request's time from the server clock"],
+  [
+    "",
+    "DOPPEL_MAX_CLOCK_SKEW_SECONDS",
+    "900",
+    "largest accepted distance of a signed request's time from the server clock",
+  ],
   ["", "DOPPEL_TOKEN_TTL_HOURS", "24", "lifetime of tokens made by `doppel token create`"],
 ] as const;
 
@@ -44,7 +59,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   const dataDir = resolve(flags.dataDir ?? env.DOPPEL_DATA_DIR ?? "./data");
   const databaseUrl = nonEmpty(flags.databaseUrl ?? env.DATABASE_URL ?? env.DOPPEL_DATABASE_URL);
   if (databaseUrl !== undefined && !/^(postgres(ql)?:\/\/|sqlite:)/i.test(databaseUrl)) {
-    throw new Error(`database URL must start with postgres://, postgresql:// or sqlite: (got ${databaseUrl.split(":")[0]}:)`);
+    throw new Error(
+      `database URL must start with postgres://, postgresql:// or sqlite: (got ${databaseUrl.split(":")[0]}:)`,
+    );
   }
   const sqlitePath =
     databaseUrl?.toLowerCase().startsWith("sqlite:") === true
@@ -60,8 +77,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     port: integer("port", flags.port ?? env.DOPPEL_PORT ?? "8080", 0, 65535),
     serverKey: nonEmpty(flags.serverKey ?? env.DOPPEL_SERVER_KEY),
     logLevel,
-    maxClockSkewMs: integer("DOPPEL_MAX_CLOCK_SKEW_SECONDS", env.DOPPEL_MAX_CLOCK_SKEW_SECONDS ?? "900", 1, 86400) * 1000,
-    tokenTtlMs: integer("DOPPEL_TOKEN_TTL_HOURS", env.DOPPEL_TOKEN_TTL_HOURS ?? "24", 1, 24 * 365) * 3600 * 1000,
+    maxClockSkewMs:
+      integer("DOPPEL_MAX_CLOCK_SKEW_SECONDS", env.DOPPEL_MAX_CLOCK_SKEW_SECONDS ?? "900", 1, 86400) * 1000,
+    tokenTtlMs:
+      integer("DOPPEL_TOKEN_TTL_HOURS", env.DOPPEL_TOKEN_TTL_HOURS ?? "24", 1, 24 * 365) * 3600 * 1000,
   });
 }
 

@@ -86,7 +86,9 @@ export const TRANSITIONS: Readonly<Record<PipelineState, readonly PipelineState[
 });
 
 /** States with no way out. */
-export const FINAL_STATES: readonly PipelineState[] = PIPELINE_STATES.filter((s) => TRANSITIONS[s].length === 0);
+export const FINAL_STATES: readonly PipelineState[] = PIPELINE_STATES.filter(
+  (s) => TRANSITIONS[s].length === 0,
+);
 
 export function canTransition(from: JobState, to: JobState): boolean {
   const next = (TRANSITIONS as Record<string, readonly string[] | undefined>)[from];

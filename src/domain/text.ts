@@ -2,6 +2,7 @@ import { DoppelError, invalidParameter } from "./errors.js";
 
 // C0/C1 controls and the BOM/line separators: they cannot be stored by PostgreSQL (NUL) or print
 // misleadingly in logs and consoles, and no cloud accepts them in names or filters.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/;
 
 /**
@@ -9,10 +10,12 @@ const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff]/;
  * at most `maxLength` characters. Returns it unchanged.
  */
 export function checkText(parameter: string, value: string, maxLength: number): string {
-  if (!value.isWellFormed()) throw invalidParameter(parameter, "contains malformed Unicode (a lone surrogate)");
+  if (!value.isWellFormed())
+    throw invalidParameter(parameter, "contains malformed Unicode (a lone surrogate)");
   if (FORBIDDEN.test(value)) throw invalidParameter(parameter, "contains control characters");
   const length = [...value].length;
-  if (length > maxLength) throw invalidParameter(parameter, `is ${length} characters long; the limit is ${maxLength}`);
+  if (length > maxLength)
+    throw invalidParameter(parameter, `is ${length} characters long; the limit is ${maxLength}`);
   return value;
 }
 

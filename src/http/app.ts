@@ -24,7 +24,9 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     logController: new LogController({ disableRequestLogging: true }),
     // Odd query strings must never crash parsing; Fastify's default parser is lenient already.
     routerOptions: { maxParamLength: 256, ignoreDuplicateSlashes: false },
-    ajv: { customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false },
+    },
   });
   captureRawBodies(app, options.bodyLimit ?? 1024 * 1024);
 
@@ -52,7 +54,9 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     const error = known
       ? new DoppelError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path.slice(0, 200)}`)
       : new DoppelError("API_NOT_FOUND", `No API at ${request.method} ${path.slice(0, 200)}`);
-    return path.startsWith("/v1/") ? sendMetaStudioError(request, reply, error) : sendIceError(request, reply, error);
+    return path.startsWith("/v1/")
+      ? sendMetaStudioError(request, reply, error)
+      : sendIceError(request, reply, error);
   });
   // Errors outside both dialects (e.g. a body that fails to parse before routing) use MetaStudio's
   // envelope under /v1/ and Alibaba's elsewhere.

@@ -8,7 +8,8 @@ import type { ServiceContext } from "./context.js";
 /** Creates a project (tenant). Its id is 32 hex characters, like Huawei project ids. */
 export async function createProject(ctx: ServiceContext, name: string): Promise<ProjectRecord> {
   const trimmed = name.trim();
-  if (trimmed === "" || trimmed.length > 255) throw new DoppelError("INVALID_PARAMETER", "project name must be 1–255 characters", "name");
+  if (trimmed === "" || trimmed.length > 255)
+    throw new DoppelError("INVALID_PARAMETER", "project name must be 1–255 characters", "name");
   const project = { id: newJobId(ctx.now()), name: trimmed, createTime: ctx.now() };
   await insertProject(ctx.database.db, project);
   return project;
@@ -59,7 +60,10 @@ export function hashToken(token: string): string {
 /** Throws PROJECT_NOT_FOUND unless the project exists. */
 export async function requireProject(ctx: ServiceContext, projectId: string): Promise<void> {
   if (!(await findProject(ctx.database.db, projectId))) {
-    throw new DoppelError("PROJECT_NOT_FOUND", `project ${projectId} does not exist (see \`doppel project list\`)`);
+    throw new DoppelError(
+      "PROJECT_NOT_FOUND",
+      `project ${projectId} does not exist (see \`doppel project list\`)`,
+    );
   }
 }
 
@@ -76,7 +80,9 @@ function randomToken(length: number, alphabet: string): string {
 }
 
 /** The first project, created as "default" when there is none, so a fresh install has somewhere to put keys. */
-export async function ensureDefaultProject(ctx: ServiceContext): Promise<ProjectRecord & { created: boolean }> {
+export async function ensureDefaultProject(
+  ctx: ServiceContext,
+): Promise<ProjectRecord & { created: boolean }> {
   const existing = (await listProjects(ctx.database.db))[0];
   if (existing) return { ...existing, created: false };
   return { ...(await createProject(ctx, "default")), created: true };

@@ -4,9 +4,10 @@ import { verifyRpcV1HmacSha1 } from "../auth/rpc-v1-hmac-sha1.js";
 import { verifySdkHmacSha256 } from "../auth/sdk-hmac-sha256.js";
 import type { IncomingSignedRequest, Principal, VerifierDeps } from "../auth/signed-request.js";
 import { DoppelError } from "../domain/errors.js";
-import { claimNonce, findEnabledAccessKey, findTokenProject } from "../store/credential.repository.js";
+import { claimNonce, findEnabledAccessKey, findToken } from "../store/credential.repository.js";
 import { hashToken } from "./admin.service.js";
 import type { ServiceContext } from "./context.js";
+import { CACHE_TTL_MS, credentialCacheOf } from "./credential-cache.js";
 
 /** Which schemes a dialect accepts: each cloud's SDK only ever sends its own. */
 export type SchemeFamily = "huawei" | "alibaba";
@@ -49,19 +50,39 @@ export async function authenticate(
 }
 
 async function authenticateToken(ctx: ServiceContext, token: string): Promise<Principal> {
-  const projectId = token === "" ? undefined : await findTokenProject(ctx.database.db, hashToken(token), ctx.now());
+  const tokens = credentialCacheOf(ctx.database).tokens;
+  const hash = hashToken(token);
+  const now = ctx.now();
+  let projectId = tokens.get(hash, now);
+  if (projectId === undefined && token !== "") {
+    const found = await findToken(ctx.database.db, hash, now);
+    if (found) tokens.set(hash, found.projectId, Math.min(found.expireTime, now + CACHE_TTL_MS));
+    projectId = found?.projectId;
+  }
   if (projectId === undefined) {
-    throw new DoppelError("TOKEN_INVALID", "X-Auth-Token is unknown or expired; create one with `doppel token create`");
+    throw new DoppelError(
+      "TOKEN_INVALID",
+      "X-Auth-Token is unknown or expired; create one with `doppel token create`",
+    );
   }
   return { projectId, accessKeyId: null, scheme: "TOKEN" };
 }
 
 function verifierDeps(ctx: ServiceContext): VerifierDeps {
+  const keys = credentialCacheOf(ctx.database).accessKeys;
   return {
     findAccessKey: async (accessKeyId) => {
+      const cached = keys.get(accessKeyId, ctx.now());
+      if (cached) return cached;
       const stored = await findEnabledAccessKey(ctx.database.db, accessKeyId);
       if (!stored) return undefined;
-      return { accessKeyId: stored.id, projectId: stored.projectId, secret: ctx.secrets.open(stored.secretCiphertext) };
+      const record = {
+        accessKeyId: stored.id,
+        projectId: stored.projectId,
+        secret: ctx.secrets.open(stored.secretCiphertext),
+      };
+      keys.set(accessKeyId, record, ctx.now() + CACHE_TTL_MS);
+      return record;
     },
     claimNonce: (accessKeyId, nonce, expiresAtMs) =>
       claimNonce(ctx.database.db, accessKeyId, nonce, expiresAtMs, ctx.now()),

@@ -64,7 +64,12 @@ export async function listJobs(ctx: ServiceContext, caller: Caller, query: ListJ
   );
 }
 
-function checkRange(sinceName: string, since: number | undefined, untilName: string, until: number | undefined): void {
+function checkRange(
+  sinceName: string,
+  since: number | undefined,
+  untilName: string,
+  until: number | undefined,
+): void {
   if (since !== undefined && until !== undefined && since > until) {
     throw invalidParameter(sinceName, `${sinceName} is later than ${untilName}; the range is empty`);
   }

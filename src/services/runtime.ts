@@ -10,7 +10,10 @@ export interface Runtime extends ServiceContext {
 }
 
 /** Opens the configured database, applies pending migrations and loads the server key. */
-export async function openRuntime(config: Config, options: { pgSchema?: string; now?: () => number } = {}): Promise<Runtime> {
+export async function openRuntime(
+  config: Config,
+  options: { pgSchema?: string; now?: () => number } = {},
+): Promise<Runtime> {
   const secrets = new SecretBox(loadServerKey(config.serverKey, config.dataDir));
   const database: Database = await openDatabase({
     url: config.databaseUrl,

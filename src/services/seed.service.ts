@@ -1,4 +1,4 @@
-import { MODEL_RESOLUTIONS, type Job, newJobId } from "../domain/job.js";
+import { type Job, MODEL_RESOLUTIONS, newJobId } from "../domain/job.js";
 import type { PipelineState } from "../domain/states.js";
 import { insertJobs } from "../store/job.repository.js";
 import { requireProject } from "./admin.service.js";
@@ -15,22 +15,62 @@ export interface SeedOptions {
 
 const DAY = 24 * 3600 * 1000;
 const BATCH_ROWS = 500;
-const TAGS = ["news", "education", "ecommerce", "support", "finance", "live", "promo", "internal", "zh", "en", "male", "female"];
+const TAGS = [
+  "news",
+  "education",
+  "ecommerce",
+  "support",
+  "finance",
+  "live",
+  "promo",
+  "internal",
+  "zh",
+  "en",
+  "male",
+  "female",
+];
 const FIRST_NAMES = ["Lin", "Mei", "Wei", "Ana", "Omar", "Sara", "Ken", "Yuki", "Ivan", "Lea", "Ravi", "Zoe"];
 const MODEL_VERSIONS = ["V3", "V3", "V3.2", "V3.3", "V2"];
 // Most real jobs are finished; a few are in flight or failed. Weights per state, in PIPELINE_STATES order.
 const STATE_WEIGHTS: Record<PipelineState, number> = {
-  WAIT_FILE_UPLOAD: 6, AUTO_VERIFYING: 2, AUTO_VERIFY_FAILED: 4, MANUAL_VERIFYING: 3, MANUAL_VERIFY_FAILED: 2,
-  MANUAL_VERIFY_SUCCESS: 2, WAIT_TRAINING_DATA_PREPROCESS: 1, TRAINING_DATA_PREPROCESSING: 2,
-  TRAINING_DATA_PREPROCESS_FAILED: 1, TRAINING_DATA_PREPROCESS_SUCCESS: 2, TRAINING: 4, TRAIN_FAILED: 2,
-  TRAIN_SUCCESS: 1, INFERENCE_DATA_PREPROCESSING: 2, INFERENCE_DATA_PREPROCESS_FAILED: 1, JOB_SUCCESS: 30,
-  WAIT_USER_CONFIRM: 5, JOB_REJECT: 2, JOB_PENDING: 2, JOB_FINISH: 26,
+  WAIT_FILE_UPLOAD: 6,
+  AUTO_VERIFYING: 2,
+  AUTO_VERIFY_FAILED: 4,
+  MANUAL_VERIFYING: 3,
+  MANUAL_VERIFY_FAILED: 2,
+  MANUAL_VERIFY_SUCCESS: 2,
+  WAIT_TRAINING_DATA_PREPROCESS: 1,
+  TRAINING_DATA_PREPROCESSING: 2,
+  TRAINING_DATA_PREPROCESS_FAILED: 1,
+  TRAINING_DATA_PREPROCESS_SUCCESS: 2,
+  TRAINING: 4,
+  TRAIN_FAILED: 2,
+  TRAIN_SUCCESS: 1,
+  INFERENCE_DATA_PREPROCESSING: 2,
+  INFERENCE_DATA_PREPROCESS_FAILED: 1,
+  JOB_SUCCESS: 30,
+  WAIT_USER_CONFIRM: 5,
+  JOB_REJECT: 2,
+  JOB_PENDING: 2,
+  JOB_FINISH: 26,
 };
 const TRAINED: ReadonlySet<PipelineState> = new Set([
-  "TRAINING", "TRAIN_FAILED", "TRAIN_SUCCESS", "INFERENCE_DATA_PREPROCESSING", "INFERENCE_DATA_PREPROCESS_FAILED",
-  "JOB_SUCCESS", "WAIT_USER_CONFIRM", "JOB_REJECT", "JOB_FINISH",
+  "TRAINING",
+  "TRAIN_FAILED",
+  "TRAIN_SUCCESS",
+  "INFERENCE_DATA_PREPROCESSING",
+  "INFERENCE_DATA_PREPROCESS_FAILED",
+  "JOB_SUCCESS",
+  "WAIT_USER_CONFIRM",
+  "JOB_REJECT",
+  "JOB_FINISH",
 ]);
-const HAS_ASSET: ReadonlySet<PipelineState> = new Set(["JOB_SUCCESS", "WAIT_USER_CONFIRM", "JOB_REJECT", "JOB_FINISH"]);
+const HAS_ASSET: ReadonlySet<PipelineState> = new Set([
+  "JOB_SUCCESS",
+  "WAIT_USER_CONFIRM",
+  "JOB_REJECT",
+  "JOB_FINISH",
+]);
 
 /**
  * Fills a project with realistic jobs spread over every state, a year of dates, batches, tags and
@@ -63,7 +103,13 @@ export async function seedJobs(ctx: ServiceContext, options: SeedOptions): Promi
   return written;
 }
 
-function makeJob(random: () => number, state: PipelineState, projectId: string, createTime: number, now: number): Job {
+function makeJob(
+  random: () => number,
+  state: PipelineState,
+  projectId: string,
+  createTime: number,
+  now: number,
+): Job {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const updateTime = Math.min(now, createTime + Math.floor(random() * 10 * DAY));
   const trained = TRAINED.has(state);
@@ -118,4 +164,3 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-

@@ -50,15 +50,19 @@ export async function insertToken(
     .execute();
 }
 
-/** The project of an unexpired token, or undefined. */
-export async function findTokenProject(db: Executor, tokenHash: string, now: number): Promise<string | undefined> {
+/** An unexpired token's project and expiry, or undefined. */
+export async function findToken(
+  db: Executor,
+  tokenHash: string,
+  now: number,
+): Promise<{ projectId: string; expireTime: number } | undefined> {
   const row = await db
     .selectFrom("tokens")
-    .select("project_id")
+    .select(["project_id", "expire_time"])
     .where("token_hash", "=", tokenHash)
     .where("expire_time", ">", now)
     .executeTakeFirst();
-  return row?.project_id;
+  return row && { projectId: row.project_id, expireTime: Number(row.expire_time) };
 }
 
 /**
@@ -72,17 +76,17 @@ export async function claimNonce(
   expireTime: number,
   now: number,
 ): Promise<boolean> {
-  // An expired row for the same nonce may linger until the sweep; it must not block a fresh use.
-  await db
-    .deleteFrom("nonces")
-    .where("access_key_id", "=", accessKeyId)
-    .where("nonce", "=", nonce)
-    .where("expire_time", "<=", now)
-    .execute();
+  // One statement: insert, or take over a row whose replay window is over (it may linger until the
+  // sweep). Zero rows changed means the nonce is live: a replay. The primary key makes it race-free.
   const result = await db
     .insertInto("nonces")
     .values({ access_key_id: accessKeyId, nonce, expire_time: expireTime })
-    .onConflict((oc) => oc.columns(["access_key_id", "nonce"]).doNothing())
+    .onConflict((oc) =>
+      oc
+        .columns(["access_key_id", "nonce"])
+        .doUpdateSet({ expire_time: expireTime })
+        .where("nonces.expire_time", "<=", now),
+    )
     .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
 }

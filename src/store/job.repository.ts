@@ -1,4 +1,12 @@
-import { type Expression, type Insertable, type Kysely, type Selectable, type SqlBool, sql, type Transaction } from "kysely";
+import {
+  type Expression,
+  type Insertable,
+  type Kysely,
+  type Selectable,
+  type SqlBool,
+  sql,
+  type Transaction,
+} from "kysely";
 import type { Job } from "../domain/job.js";
 import type { JobState } from "../domain/states.js";
 import type { DatabaseKind } from "./database.js";
@@ -68,7 +76,12 @@ export async function findJob(db: Executor, projectId: string, jobId: string): P
  * `offset` entries and pick `limit` ids, and only those rows are read from the table. A plain
  * `select * … offset 100000` would read 100,000 table rows just to throw them away.
  */
-export async function listJobs(db: Executor, kind: DatabaseKind, filter: JobFilter, page: JobPage): Promise<JobList> {
+export async function listJobs(
+  db: Executor,
+  kind: DatabaseKind,
+  filter: JobFilter,
+  page: JobPage,
+): Promise<JobList> {
   const { sortKey, sortDir } = page;
   const pageIds = db
     .selectFrom("jobs")

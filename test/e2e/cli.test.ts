@@ -15,7 +15,9 @@ describe("the doppel command on the embedded default", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("creates projects, keys and tokens, and seeds jobs, with or without a running server", async () => {
-    const project = JSON.parse(await doppel(["project", "create", "--name", "acme", "--json"], env)) as { project_id: string };
+    const project = JSON.parse(await doppel(["project", "create", "--name", "acme", "--json"], env)) as {
+      project_id: string;
+    };
     expect(project.project_id).toMatch(/^[0-9a-f]{32}$/);
     // The server key is generated once, owner-only.
     expect(statSync(join(dataDir, "server.key")).mode & 0o777).toBe(0o600);
@@ -24,15 +26,24 @@ describe("the doppel command on the embedded default", () => {
     try {
       // With a project already there, serve offers it instead of creating "default".
       expect(server.output).toContain(`doppel key create --project ${project.project_id}`);
-      const key = JSON.parse(await doppel(["key", "create", "--project", project.project_id, "--json"], env)) as Record<string, string>;
+      const key = JSON.parse(
+        await doppel(["key", "create", "--project", project.project_id, "--json"], env),
+      ) as Record<string, string>;
       expect(Object.keys(key).sort()).toEqual(["access_key_id", "project_id", "secret_access_key"]);
       expect(key.project_id).toBe(project.project_id);
-      const token = JSON.parse(await doppel(["token", "create", "--project", project.project_id, "--json"], env)) as { token: string };
-      expect(await doppel(["seed", "--project", project.project_id, "--jobs", "25"], env)).toMatch(/seeded 25 jobs/);
+      const token = JSON.parse(
+        await doppel(["token", "create", "--project", project.project_id, "--json"], env),
+      ) as { token: string };
+      expect(await doppel(["seed", "--project", project.project_id, "--jobs", "25"], env)).toMatch(
+        /seeded 25 jobs/,
+      );
 
-      const res = await fetch(`${server.url}/v1/${project.project_id}/digital-human-training-manage/user/jobs?limit=100`, {
-        headers: { "X-Auth-Token": token.token },
-      });
+      const res = await fetch(
+        `${server.url}/v1/${project.project_id}/digital-human-training-manage/user/jobs?limit=100`,
+        {
+          headers: { "X-Auth-Token": token.token },
+        },
+      );
       expect(res.status).toBe(200);
       expect(((await res.json()) as { count: number }).count).toBe(25);
     } finally {
@@ -43,7 +54,10 @@ describe("the doppel command on the embedded default", () => {
   });
 
   it("says what is wrong with bad admin input", async () => {
-    const missing = await doppelFails(["key", "create", "--project", "0123456789abcdef0123456789abcdef"], env);
+    const missing = await doppelFails(
+      ["key", "create", "--project", "0123456789abcdef0123456789abcdef"],
+      env,
+    );
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/project 0123456789abcdef0123456789abcdef does not exist/);
     const badJobs = await doppelFails(["seed", "--project", "x", "--jobs", "many"], env);

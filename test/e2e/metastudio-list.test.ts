@@ -5,8 +5,21 @@ import { ENGINES } from "../support/databases.js";
 import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
 
 const BASIC_INFO_KEYS = new Set([
-  "job_id", "name", "state", "asset_id", "project_id", "cover_download_url", "last_update_time", "create_time",
-  "contact", "batch_name", "tags", "model_version", "matting_type", "model_resolution", "app_user_id",
+  "job_id",
+  "name",
+  "state",
+  "asset_id",
+  "project_id",
+  "cover_download_url",
+  "last_update_time",
+  "create_time",
+  "contact",
+  "batch_name",
+  "tags",
+  "model_version",
+  "matting_type",
+  "model_resolution",
+  "app_user_id",
 ]);
 const UTC_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
@@ -48,8 +61,13 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
   });
 
   it("pages, sorts and filters by state", async () => {
-    const all = (await (await get(jobsUrl(s, a.id, "limit=100&offset=0&sort_dir=desc"))).json()) as { jobs: Array<{ job_id: string; state: string; create_time: string }> };
-    const next = (await (await get(jobsUrl(s, a.id, "limit=100&offset=100&sort_dir=desc"))).json()) as { count: number; jobs: Array<{ job_id: string }> };
+    const all = (await (await get(jobsUrl(s, a.id, "limit=100&offset=0&sort_dir=desc"))).json()) as {
+      jobs: Array<{ job_id: string; state: string; create_time: string }>;
+    };
+    const next = (await (await get(jobsUrl(s, a.id, "limit=100&offset=100&sort_dir=desc"))).json()) as {
+      count: number;
+      jobs: Array<{ job_id: string }>;
+    };
     expect(all.jobs).toHaveLength(100);
     expect(next.jobs).toHaveLength(a.jobs - 100);
     expect(new Set([...all.jobs, ...next.jobs].map((j) => j.job_id)).size).toBe(a.jobs);
@@ -63,9 +81,14 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
   });
 
   it("narrows to the end user named by X-App-UserId", async () => {
-    const all = (await (await get(jobsUrl(s, a.id, "limit=100"))).json()) as { jobs: Array<{ app_user_id?: string }> };
+    const all = (await (await get(jobsUrl(s, a.id, "limit=100"))).json()) as {
+      jobs: Array<{ app_user_id?: string }>;
+    };
     const user = all.jobs.find((j) => j.app_user_id)?.app_user_id as string;
-    const mine = (await (await get(jobsUrl(s, a.id, "limit=100"), { "X-App-UserId": user })).json()) as { count: number; jobs: Array<{ app_user_id?: string }> };
+    const mine = (await (await get(jobsUrl(s, a.id, "limit=100"), { "X-App-UserId": user })).json()) as {
+      count: number;
+      jobs: Array<{ app_user_id?: string }>;
+    };
     expect(mine.count).toBeGreaterThan(0);
     expect(mine.jobs.every((j) => j.app_user_id === user)).toBe(true);
   });
@@ -117,24 +140,61 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
   });
 
   it("never answers 5xx and never leaks another project, whatever the query", async () => {
-    const params = ["offset", "limit", "sort_key", "sort_dir", "create_since", "create_until", "update_since", "update_until", "state", "query_project_id", "batch_name", "tag", "job_id", "name", "model_resolution"];
+    const params = [
+      "offset",
+      "limit",
+      "sort_key",
+      "sort_dir",
+      "create_since",
+      "create_until",
+      "update_since",
+      "update_until",
+      "state",
+      "query_project_id",
+      "batch_name",
+      "tag",
+      "job_id",
+      "name",
+      "model_resolution",
+    ];
     const value = fc.oneof(
       fc.string({ unit: "binary", maxLength: 40 }),
       fc.integer({ min: -5, max: 500 }).map(String),
-      fc.constantFrom("JOB_SUCCESS,TRAINING", "2025-01-01T00:00:00Z", "asc", "desc", "update_time", "1e3", "0x10", "", "%", "%E0%A4%A", "NaN"),
+      fc.constantFrom(
+        "JOB_SUCCESS,TRAINING",
+        "2025-01-01T00:00:00Z",
+        "asc",
+        "desc",
+        "update_time",
+        "1e3",
+        "0x10",
+        "",
+        "%",
+        "%E0%A4%A",
+        "NaN",
+      ),
     );
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(fc.constantFrom(...params), value), { maxLength: 5 }), async (pairs) => {
-        const query = pairs.map(([k, v]) => `${k}=${/%/.test(v) && v.length < 12 ? v : encodeURIComponent(v)}`).join("&");
-        const res = await get(jobsUrl(s, a.id, query));
-        expect([200, 400, 403]).toContain(res.status);
-        const body = (await res.json()) as { jobs?: Array<{ project_id: string }>; error_code?: string; error_msg?: string };
-        if (res.status === 200) expect(body.jobs?.every((j) => j.project_id === a.id)).toBe(true);
-        else {
-          expect(body.error_code).toMatch(/^MSS\.\d{8}$/);
-          expect(body.error_msg?.length).toBeGreaterThan(5);
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(fc.tuple(fc.constantFrom(...params), value), { maxLength: 5 }),
+        async (pairs) => {
+          const query = pairs
+            .map(([k, v]) => `${k}=${/%/.test(v) && v.length < 12 ? v : encodeURIComponent(v)}`)
+            .join("&");
+          const res = await get(jobsUrl(s, a.id, query));
+          expect([200, 400, 403]).toContain(res.status);
+          const body = (await res.json()) as {
+            jobs?: Array<{ project_id: string }>;
+            error_code?: string;
+            error_msg?: string;
+          };
+          if (res.status === 200) expect(body.jobs?.every((j) => j.project_id === a.id)).toBe(true);
+          else {
+            expect(body.error_code).toMatch(/^MSS\.\d{8}$/);
+            expect(body.error_msg?.length).toBeGreaterThan(5);
+          }
+        },
+      ),
       { numRuns: 150 },
     );
   });

@@ -4,7 +4,7 @@ import type { Job } from "../../src/domain/job.js";
 import { newJobId } from "../../src/domain/job.js";
 import { ALL_STATES, type JobState, PIPELINE_STATES } from "../../src/domain/states.js";
 import { createProject } from "../../src/services/admin.service.js";
-import { type JobFilter, type JobPage, insertJobs, listJobs } from "../../src/store/job.repository.js";
+import { insertJobs, type JobFilter, type JobPage, listJobs } from "../../src/store/job.repository.js";
 import { ENGINES, openTestRuntime, type TestRuntime } from "../support/databases.js";
 
 const BASE = Date.UTC(2025, 0, 1);
@@ -30,7 +30,10 @@ function reference(all: readonly Job[], filter: JobFilter, page: JobPage): { cou
   const key = page.sortKey === "create_time" ? "createTime" : "updateTime";
   const sign = page.sortDir === "asc" ? 1 : -1;
   matching.sort((a, b) => sign * (a[key] - b[key] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
-  return { count: matching.length, ids: matching.slice(page.offset, page.offset + page.limit).map((j) => j.id) };
+  return {
+    count: matching.length,
+    ids: matching.slice(page.offset, page.offset + page.limit).map((j) => j.id),
+  };
 }
 
 const PROJECTS = 2;
@@ -90,7 +93,12 @@ describe.each(ENGINES)("job repository on %s", (engine) => {
   afterAll(async () => t?.dispose());
 
   it("round-trips every field", async () => {
-    const page = await listJobs(t.runtime.database.db, engine, { projectId: projectIds[0] as string, jobId: jobs.find((j) => j.projectId === projectIds[0])?.id }, { offset: 0, limit: 10, sortKey: "create_time", sortDir: "asc" });
+    const page = await listJobs(
+      t.runtime.database.db,
+      engine,
+      { projectId: projectIds[0] as string, jobId: jobs.find((j) => j.projectId === projectIds[0])?.id },
+      { offset: 0, limit: 10, sortKey: "create_time", sortDir: "asc" },
+    );
     const original = jobs.find((j) => j.id === page.jobs[0]?.id);
     expect(page.count).toBe(1);
     expect(page.jobs[0]).toEqual(original);
@@ -103,14 +111,18 @@ describe.each(ENGINES)("job repository on %s", (engine) => {
         fc.record({
           project: fc.integer({ min: 0, max: PROJECTS - 1 }),
           appUserId: fc.option(fc.constantFrom("u1", "u2", "nobody"), { nil: undefined }),
-          states: fc.option(fc.uniqueArray(fc.constantFrom<JobState>(...ALL_STATES), { maxLength: 4 }), { nil: undefined }),
+          states: fc.option(fc.uniqueArray(fc.constantFrom<JobState>(...ALL_STATES), { maxLength: 4 }), {
+            nil: undefined,
+          }),
           createSince: time,
           createUntil: time,
           updateSince: time,
           updateUntil: time,
           batchName: fc.option(fc.constantFrom("b1", "b2", "b3"), { nil: undefined }),
           tag: fc.option(fc.constantFrom("t1", "t2", "t9"), { nil: undefined }),
-          nameContains: fc.option(fc.constantFrom("Ann", "ann", "o", "%", "_", "李", "Zoë 1"), { nil: undefined }),
+          nameContains: fc.option(fc.constantFrom("Ann", "ann", "o", "%", "_", "李", "Zoë 1"), {
+            nil: undefined,
+          }),
           modelResolution: fc.option(fc.constantFrom("1080P", "4K", "8K"), { nil: undefined }),
         }),
         fc.record({
@@ -133,7 +145,12 @@ describe.each(ENGINES)("job repository on %s", (engine) => {
 
   it("never returns another project's job", async () => {
     const other = jobs.find((j) => j.projectId === projectIds[1]) as Job;
-    const got = await listJobs(t.runtime.database.db, engine, { projectId: projectIds[0] as string, jobId: other.id }, { offset: 0, limit: 100, sortKey: "create_time", sortDir: "asc" });
+    const got = await listJobs(
+      t.runtime.database.db,
+      engine,
+      { projectId: projectIds[0] as string, jobId: other.id },
+      { offset: 0, limit: 100, sortKey: "create_time", sortDir: "asc" },
+    );
     expect(got).toEqual({ count: 0, jobs: [] });
   });
 });

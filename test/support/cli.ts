@@ -7,12 +7,18 @@ const CLI = ["--import", "tsx", "src/cli/main.ts"];
 
 /** Runs `doppel <args>` to completion and returns its stdout; rejects with stderr on failure. */
 export async function doppel(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const { stdout } = await run(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+  const { stdout } = await run(process.execPath, [...CLI, ...args], {
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  });
   return stdout;
 }
 
 /** Runs `doppel <args>` expecting failure; returns exit code and stderr. */
-export async function doppelFails(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string }> {
+export async function doppelFails(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stderr: string }> {
   try {
     await run(process.execPath, [...CLI, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
   } catch (error) {
@@ -23,7 +29,10 @@ export async function doppelFails(args: string[], env: NodeJS.ProcessEnv = {}): 
 }
 
 /** Starts `doppel serve --port 0` and resolves with its URL and everything it printed. */
-export async function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ url: string; output: string; child: ChildProcess }> {
+export async function serve(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ url: string; output: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [...CLI, "serve", "--port", "0", ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -7,7 +7,8 @@ import { type Config, loadConfig } from "../../src/config/config.js";
 import { openRuntime, type Runtime } from "../../src/services/runtime.js";
 
 /** PostgreSQL for tests: the machine's and CI's server (see README, "Developing"). */
-export const TEST_POSTGRES_URL = process.env.DOPPEL_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const TEST_POSTGRES_URL =
+  process.env.DOPPEL_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 export type Engine = "sqlite" | "postgres";
 export const ENGINES: readonly Engine[] = ["sqlite", "postgres"];
@@ -21,7 +22,10 @@ export interface TestRuntime {
   dispose(): Promise<void>;
 }
 
-export async function openTestRuntime(engine: Engine, env: Record<string, string> = {}): Promise<TestRuntime> {
+export async function openTestRuntime(
+  engine: Engine,
+  env: Record<string, string> = {},
+): Promise<TestRuntime> {
   const dataDir = mkdtempSync(join(tmpdir(), "doppel-test-"));
   const schema = `t_${randomBytes(6).toString("hex")}`;
   const config = loadConfig(
@@ -43,7 +47,8 @@ export async function openTestRuntime(engine: Engine, env: Record<string, string
     config,
     clock,
     async dispose() {
-      if (engine === "postgres") await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(runtime.database.db);
+      if (engine === "postgres")
+        await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(runtime.database.db);
       await runtime.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

@@ -1,6 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import { buildApp } from "../../src/http/app.js";
-import { createAccessKey, createProject, createToken, type IssuedAccessKey } from "../../src/services/admin.service.js";
+import {
+  createAccessKey,
+  createProject,
+  createToken,
+  type IssuedAccessKey,
+} from "../../src/services/admin.service.js";
 import { seedJobs } from "../../src/services/seed.service.js";
 import { type Engine, openTestRuntime, type TestRuntime } from "./databases.js";
 
@@ -13,7 +18,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(engine: Engine, jobsPerProject: readonly number[] = [120, 30]): Promise<TestServer> {
+export async function startTestServer(
+  engine: Engine,
+  jobsPerProject: readonly number[] = [120, 30],
+): Promise<TestServer> {
   const t = await openTestRuntime(engine);
   // Real wall-clock time: signed requests carry the client's clock.
   t.clock.set(Date.now());

@@ -2,13 +2,13 @@ import { describe, expect, it } from "vitest";
 import { ICE_STATUS_STATES, ICE_STATUSES, iceStatusOf } from "../../src/domain/ice-status.js";
 import {
   ALL_STATES,
+  canTransition,
   FINAL_STATES,
   FOREIGN_STATES,
+  isJobState,
   PIPELINE_STATES,
   type PipelineState,
   TRANSITIONS,
-  canTransition,
-  isJobState,
 } from "../../src/domain/states.js";
 
 /** Every transition Doppel allows, written out by hand: the table must equal exactly this. */
@@ -61,7 +61,8 @@ describe("transition table", () => {
     for (const targets of Object.values(TRANSITIONS)) {
       for (const to of targets) expect(PIPELINE_STATES).toContain(to);
     }
-    for (const foreign of FOREIGN_STATES) expect(ALL_STATES.some((s) => canTransition(foreign, s))).toBe(false);
+    for (const foreign of FOREIGN_STATES)
+      expect(ALL_STATES.some((s) => canTransition(foreign, s))).toBe(false);
   });
 
   it("reaches JOB_FINISH from WAIT_FILE_UPLOAD and every state from the start", () => {
@@ -69,14 +70,19 @@ describe("transition table", () => {
     const queue: PipelineState[] = ["WAIT_FILE_UPLOAD"];
     while (queue.length > 0) {
       const next = queue.shift() as PipelineState;
-      for (const to of TRANSITIONS[next]) if (!reached.has(to)) (reached.add(to), queue.push(to));
+      for (const to of TRANSITIONS[next]) {
+        if (reached.has(to)) continue;
+        reached.add(to);
+        queue.push(to);
+      }
     }
     expect([...reached].sort()).toEqual([...PIPELINE_STATES].sort());
   });
 
   it("recognises every documented state and nothing else", () => {
     for (const s of ALL_STATES) expect(isJobState(s)).toBe(true);
-    for (const s of ["", "training", "JOB_FINISH ", "CREATING", "__proto__"]) expect(isJobState(s)).toBe(false);
+    for (const s of ["", "training", "JOB_FINISH ", "CREATING", "__proto__"])
+      expect(isJobState(s)).toBe(false);
   });
 });
 

@@ -8,14 +8,20 @@ import { DoppelError, isDoppelError } from "../../domain/errors.js";
  */
 export function toDoppelError(error: unknown): DoppelError {
   if (isDoppelError(error)) return error;
-  const e = error as Partial<FastifyError> & { validation?: Array<{ instancePath?: string; params?: Record<string, unknown>; message?: string }> };
+  const e = error as Partial<FastifyError> & {
+    validation?: Array<{ instancePath?: string; params?: Record<string, unknown>; message?: string }>;
+  };
   if (Array.isArray(e.validation) && e.validation.length > 0) {
     const first = e.validation[0];
     const fromPath = first?.instancePath?.replace(/^\//, "").replaceAll("/", ".");
     const missing = first?.params?.missingProperty as string | undefined;
     const name = missing ?? (fromPath !== "" ? fromPath : undefined) ?? "request";
     if (missing) return new DoppelError("MISSING_PARAMETER", `Missing parameter ${missing}`, missing);
-    return new DoppelError("INVALID_PARAMETER", `Invalid parameter ${name}: ${describeRule(first?.message, first?.params)}`, name);
+    return new DoppelError(
+      "INVALID_PARAMETER",
+      `Invalid parameter ${name}: ${describeRule(first?.message, first?.params)}`,
+      name,
+    );
   }
   switch (e.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
@@ -35,6 +41,7 @@ export function toDoppelError(error: unknown): DoppelError {
 }
 
 function describeRule(message: string | undefined, params: Record<string, unknown> | undefined): string {
-  if (params && Array.isArray(params.allowedValues)) return `must be one of ${params.allowedValues.join(", ")}`;
+  if (params && Array.isArray(params.allowedValues))
+    return `must be one of ${params.allowedValues.join(", ")}`;
   return message ?? "is not valid";
 }

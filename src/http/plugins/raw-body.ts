@@ -25,11 +25,15 @@ export function captureRawBodies(app: FastifyInstance, bodyLimit: number): void 
       done(new DoppelError("INVALID_BODY", "The request body is not valid JSON"), undefined);
     }
   });
-  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "buffer", bodyLimit }, (request, body, done) => {
-    const raw = body as Buffer;
-    request.rawBody = raw;
-    done(null, Object.fromEntries(new URLSearchParams(raw.toString("utf8"))));
-  });
+  app.addContentTypeParser(
+    "application/x-www-form-urlencoded",
+    { parseAs: "buffer", bodyLimit },
+    (request, body, done) => {
+      const raw = body as Buffer;
+      request.rawBody = raw;
+      done(null, Object.fromEntries(new URLSearchParams(raw.toString("utf8"))));
+    },
+  );
   app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit }, (request, body, done) => {
     request.rawBody = body as Buffer;
     done(null, body);

@@ -17,15 +17,18 @@ function action<P>(params: TSchema, run: IceAction<P>["run"]): IceAction {
 
 /** Every ICE action Doppel answers, by name. */
 export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
-  ListAvatarTrainingJobs: action<ListAvatarTrainingJobsParams>(ListAvatarTrainingJobsParams, async (ctx, caller, p) => {
-    // ICE documents no order; newest first is what its console shows.
-    const result = await listJobs(ctx, caller, {
-      offset: (p.PageNo - 1) * p.PageSize,
-      limit: p.PageSize,
-      sortKey: "create_time",
-      sortDir: "desc",
-      states: p.Status === undefined ? undefined : ICE_STATUS_STATES[p.Status],
-    });
-    return { AvatarTrainingJobList: result.jobs.map(presentListItem), TotalCount: result.count };
-  }),
+  ListAvatarTrainingJobs: action<ListAvatarTrainingJobsParams>(
+    ListAvatarTrainingJobsParams,
+    async (ctx, caller, p) => {
+      // ICE documents no order; newest first is what its console shows.
+      const result = await listJobs(ctx, caller, {
+        offset: (p.PageNo - 1) * p.PageSize,
+        limit: p.PageSize,
+        sortKey: "create_time",
+        sortDir: "desc",
+        states: p.Status === undefined ? undefined : ICE_STATUS_STATES[p.Status],
+      });
+      return { AvatarTrainingJobList: result.jobs.map(presentListItem), TotalCount: result.count };
+    },
+  ),
 };

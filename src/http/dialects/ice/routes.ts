@@ -1,5 +1,5 @@
 import type { TSchema } from "@sinclair/typebox";
-import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
+import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DoppelError } from "../../../domain/errors.js";
@@ -25,14 +25,22 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
     const params = rpcParams(request);
     const actionName = params.Action ?? header(request, "x-acs-action");
     const version = params.Version ?? header(request, "x-acs-version");
-    if (actionName === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action", "Action");
-    if (version === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Version", "Version");
+    if (actionName === undefined)
+      throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action", "Action");
+    if (version === undefined)
+      throw new DoppelError("MISSING_PARAMETER", "Missing parameter Version", "Version");
     if (version !== ICE_VERSION) {
-      throw new DoppelError("UNSUPPORTED_VERSION", `Version ${JSON.stringify(version.slice(0, 32))} is not supported; use ${ICE_VERSION}`);
+      throw new DoppelError(
+        "UNSUPPORTED_VERSION",
+        `Version ${JSON.stringify(version.slice(0, 32))} is not supported; use ${ICE_VERSION}`,
+      );
     }
     const action = Object.hasOwn(ICE_ACTIONS, actionName) ? ICE_ACTIONS[actionName] : undefined;
     if (action === undefined) {
-      throw new DoppelError("API_NOT_FOUND", `Action ${JSON.stringify(actionName.slice(0, 64))} is not an ICE API that Doppel serves`);
+      throw new DoppelError(
+        "API_NOT_FOUND",
+        `Action ${JSON.stringify(actionName.slice(0, 64))} is not an ICE API that Doppel serves`,
+      );
     }
     const data = await action.run(ctx, { principal }, validate(action.params, params));
     return reply.send({ RequestId: iceRequestId(request), Data: data, Success: true });

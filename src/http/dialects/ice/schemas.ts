@@ -9,7 +9,10 @@ export const ListAvatarTrainingJobsParams = Type.Object({
   PageSize: Type.Integer({ minimum: 1, maximum: 100, default: 10, description: "an integer from 1 to 100" }),
   // A Union (not the Ajv-style enum) because ICE parameters are checked by TypeBox's own compiler.
   Status: Type.Optional(
-    Type.Union(ICE_STATUSES.map((s) => Type.Literal(s)), { description: `one of ${ICE_STATUSES.join(", ")}` }),
+    Type.Union(
+      ICE_STATUSES.map((s) => Type.Literal(s)),
+      { description: `one of ${ICE_STATUSES.join(", ")}` },
+    ),
   ),
 });
 export type ListAvatarTrainingJobsParams = Static<typeof ListAvatarTrainingJobsParams>;

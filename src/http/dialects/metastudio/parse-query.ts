@@ -42,7 +42,10 @@ function time(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = parseRfc3339(value);
   if (ms === undefined) {
-    throw invalidParameter(name, `${JSON.stringify(value.slice(0, 64))} is not an RFC 3339 time such as 2024-07-30T10:43:17Z`);
+    throw invalidParameter(
+      name,
+      `${JSON.stringify(value.slice(0, 64))} is not an RFC 3339 time such as 2024-07-30T10:43:17Z`,
+    );
   }
   return ms;
 }

@@ -21,7 +21,10 @@ declare module "fastify" {
 export const JOBS_PATH = "/v1/:project_id/digital-human-training-manage/user/jobs";
 
 /** Huawei MetaStudio's digital-human-training-manage API. */
-export async function metaStudioRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
+export async function metaStudioRoutes(
+  parent: FastifyInstance,
+  opts: { ctx: ServiceContext },
+): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = opts;
 
@@ -32,7 +35,10 @@ export async function metaStudioRoutes(parent: FastifyInstance, opts: { ctx: Ser
     const principal = await authenticate(ctx, "huawei", signedRequestOf(request));
     const urlProject = (request.params as { project_id?: string }).project_id;
     if (urlProject !== undefined && urlProject !== principal.projectId) {
-      throw new DoppelError("PROJECT_MISMATCH", "The project_id in the URL is not the project of these credentials");
+      throw new DoppelError(
+        "PROJECT_MISMATCH",
+        "The project_id in the URL is not the project of these credentials",
+      );
     }
     const headerProject = request.headers["x-project-id"];
     if (typeof headerProject === "string" && headerProject !== principal.projectId) {
@@ -67,7 +73,11 @@ function callerOf(request: FastifyRequest): Caller {
 }
 
 /** Sends any error in MetaStudio's envelope; 5xx are logged with their cause, never shown. */
-export function sendMetaStudioError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+export function sendMetaStudioError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: unknown,
+): FastifyReply {
   const doppel = toDoppelError(error);
   const { status, code } = METASTUDIO_ERRORS[doppel.code];
   if (status >= 500) request.log.error({ err: error }, "request failed");
