@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from "fastify";
 import { sql } from "kysely";
 import { DoppelError } from "../domain/errors.js";
 import type { ServiceContext } from "../services/context.js";
@@ -23,7 +29,9 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     // Per-request access logs would double the cost of a list call; errors are logged where handled.
     logController: new LogController({ disableRequestLogging: true }),
     // Odd query strings must never crash parsing; Fastify's default parser is lenient already.
-    routerOptions: { maxParamLength: 256, ignoreDuplicateSlashes: false },
+    routerOptions: { maxParamLength: 256, ignoreTrailingSlash: true },
+    // Malformed URLs and over-long path segments fail before routing; answer them in the dialect too.
+    frameworkErrors: (error, request, reply) => sendInDialect(request, reply, error),
     ajv: {
       customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false },
     },
@@ -58,10 +66,11 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
       ? sendMetaStudioError(request, reply, error)
       : sendIceError(request, reply, error);
   });
-  // Errors outside both dialects (e.g. a body that fails to parse before routing) use MetaStudio's
-  // envelope under /v1/ and Alibaba's elsewhere.
-  app.setErrorHandler((error, request, reply) =>
-    (request.url.startsWith("/v1/") ? sendMetaStudioError : sendIceError)(request, reply, error),
-  );
+  app.setErrorHandler((error, request, reply) => sendInDialect(request, reply, error));
   return app;
+}
+
+/** Errors outside both dialects' routes: MetaStudio's envelope under /v1/, Alibaba's elsewhere. */
+function sendInDialect(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+  return (request.url.startsWith("/v1/") ? sendMetaStudioError : sendIceError)(request, reply, error);
 }

@@ -134,6 +134,12 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
     const missing = await get(`${s.baseUrl}/v1/${a.id}/digital-human-training-manage/user/nothing`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error_code: "MSS.00010003" });
+    const malformed = await get(`${s.baseUrl}/v1/%E0%A4%A/digital-human-training-manage/user/jobs`);
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ error_code: "MSS.00000003", error_msg: expect.stringMatching(/UTF-8/) });
+    const long = await get(`${s.baseUrl}/v1/${"x".repeat(300)}/digital-human-training-manage/user/jobs`);
+    expect(long.status).toBe(400);
+    expect(await long.json()).toMatchObject({ error_code: "MSS.00000003" });
     const method = await fetch(jobsUrl(s, a.id), { method: "PATCH", headers: { "X-Auth-Token": a.token } });
     expect(method.status).toBe(405);
     expect(await method.json()).toMatchObject({ error_code: "MSS.00010004" });

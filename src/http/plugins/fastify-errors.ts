@@ -31,8 +31,9 @@ export function toDoppelError(error: unknown): DoppelError {
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
       return new DoppelError("INVALID_BODY", e.message ?? "The request body cannot be read");
     case "FST_ERR_BAD_URL":
-    case "FST_ERR_ASYNC_CONSTRAINT":
-      return new DoppelError("INVALID_PARAMETER", "The request URL is malformed");
+      return new DoppelError("INVALID_PARAMETER", "The request URL is not valid percent-encoded UTF-8");
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new DoppelError("INVALID_PARAMETER", "A path segment of the request URL is longer than 256 characters");
   }
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
     return new DoppelError("INVALID_PARAMETER", e.message ?? "Bad request");
