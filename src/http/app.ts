@@ -11,6 +11,7 @@ import { DoppelError } from "../domain/errors.js";
 import type { ServiceContext } from "../services/context.js";
 import { iceRoutes, sendIceError } from "./dialects/ice/routes.js";
 import { metaStudioRoutes, sendMetaStudioError } from "./dialects/metastudio/routes.js";
+import { answerClientError } from "./plugins/client-errors.js";
 import { captureRawBodies } from "./plugins/raw-body.js";
 
 export interface AppOptions {
@@ -32,6 +33,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     routerOptions: { maxParamLength: 256, ignoreTrailingSlash: true },
     // Malformed URLs and over-long path segments fail before routing; answer them in the dialect too.
     frameworkErrors: (error, request, reply) => sendInDialect(request, reply, error),
+    clientErrorHandler: answerClientError,
     ajv: {
       customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false },
     },

@@ -28,6 +28,23 @@ describe.each(ENGINES)("health and unknown paths on %s", (engine) => {
     expect(res.headers.get("x-request-id")).toBe(body.RequestId?.replaceAll("-", "").toLowerCase());
   });
 
+  it("answers an over-long request line in the dialect it points at", async () => {
+    const ice = await fetch(`${s.baseUrl}/?PageSize=${"x".repeat(20_000)}`);
+    expect(ice.status).toBe(431);
+    expect(await ice.json()).toMatchObject({
+      Code: "InvalidParameter",
+      Message: expect.stringMatching(/16 KiB/),
+    });
+    const ms = await fetch(
+      `${s.baseUrl}/v1/p/digital-human-training-manage/user/jobs?name=${"x".repeat(20_000)}`,
+    );
+    expect(ms.status).toBe(431);
+    expect(await ms.json()).toEqual({
+      error_code: "MSS.00000003",
+      error_msg: expect.stringMatching(/16 KiB/),
+    });
+  });
+
   it("asks for credentials on the ICE endpoint", async () => {
     const res = await fetch(`${s.baseUrl}/?Action=ListAvatarTrainingJobs&Version=2020-11-09`);
     expect(res.status).toBe(400);

@@ -112,6 +112,10 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
       ["limit=0", /limit/],
       ["limit=101", /limit/],
       ["limit=abc", /limit/],
+      ["limit=1e1", /limit: expected a whole number/],
+      ["limit=0x10", /limit/],
+      ["offset=1.5", /offset/],
+      ["limit=1&limit=2", /limit/],
       ["offset=-1", /offset/],
       ["sort_key=name", /sort_key.*create_time, update_time/],
       ["sort_dir=up", /sort_dir/],
@@ -136,7 +140,10 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
     expect(await missing.json()).toMatchObject({ error_code: "MSS.00010003" });
     const malformed = await get(`${s.baseUrl}/v1/%E0%A4%A/digital-human-training-manage/user/jobs`);
     expect(malformed.status).toBe(400);
-    expect(await malformed.json()).toMatchObject({ error_code: "MSS.00000003", error_msg: expect.stringMatching(/UTF-8/) });
+    expect(await malformed.json()).toMatchObject({
+      error_code: "MSS.00000003",
+      error_msg: expect.stringMatching(/UTF-8/),
+    });
     const long = await get(`${s.baseUrl}/v1/${"x".repeat(300)}/digital-human-training-manage/user/jobs`);
     expect(long.status).toBe(400);
     expect(await long.json()).toMatchObject({ error_code: "MSS.00000003" });

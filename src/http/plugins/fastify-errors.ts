@@ -33,7 +33,10 @@ export function toDoppelError(error: unknown): DoppelError {
     case "FST_ERR_BAD_URL":
       return new DoppelError("INVALID_PARAMETER", "The request URL is not valid percent-encoded UTF-8");
     case "FST_ERR_MAX_PARAM_LENGTH":
-      return new DoppelError("INVALID_PARAMETER", "A path segment of the request URL is longer than 256 characters");
+      return new DoppelError(
+        "INVALID_PARAMETER",
+        "A path segment of the request URL is longer than 256 characters",
+      );
   }
   if (typeof e.statusCode === "number" && e.statusCode >= 400 && e.statusCode < 500) {
     return new DoppelError("INVALID_PARAMETER", e.message ?? "Bad request");

@@ -1,4 +1,4 @@
-import type { TSchema } from "@sinclair/typebox";
+import type { TObject } from "@sinclair/typebox";
 import { ICE_STATUS_STATES } from "../../../domain/ice-status.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
@@ -7,11 +7,11 @@ import { ListAvatarTrainingJobsParams } from "./schemas.js";
 
 /** One RPC action: its parameter schema and what it returns as `Data`. */
 export interface IceAction<P = unknown> {
-  readonly params: TSchema;
+  readonly params: TObject;
   readonly run: (ctx: ServiceContext, caller: Caller, params: P) => Promise<unknown>;
 }
 
-function action<P>(params: TSchema, run: IceAction<P>["run"]): IceAction {
+function action<P>(params: TObject, run: IceAction<P>["run"]): IceAction {
   return { params, run: run as IceAction["run"] };
 }
 

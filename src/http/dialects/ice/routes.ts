@@ -1,17 +1,18 @@
-import type { TSchema } from "@sinclair/typebox";
+import type { TObject } from "@sinclair/typebox";
 import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { DoppelError } from "../../../domain/errors.js";
+import { DoppelError, invalidParameter } from "../../../domain/errors.js";
 import { authenticate } from "../../../services/authenticate.service.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { toDoppelError } from "../../plugins/fastify-errors.js";
 import { signedRequestOf } from "../../plugins/raw-body.js";
+import { strictIntegers } from "../../schemas/strict-integers.js";
 import { ICE_ACTIONS } from "./actions.js";
 import { ICE_ERRORS } from "./errors.js";
 import { ICE_VERSION } from "./schemas.js";
 
-const compiled = new Map<TSchema, TypeCheck<TSchema>>(
+const compiled = new Map<TObject, TypeCheck<TObject>>(
   Object.values(ICE_ACTIONS).map((a) => [a.params, TypeCompiler.Compile(a.params)]),
 );
 
@@ -64,18 +65,17 @@ function rpcParams(request: FastifyRequest): Record<string, string> {
   return merged;
 }
 
-function validate(schema: TSchema, raw: Record<string, string>): unknown {
-  const value = Value.Default(schema, Value.Convert(schema, { ...raw }));
+function validate(schema: TObject, raw: Record<string, string>): unknown {
+  const value = Value.Default(schema, strictIntegers(schema, raw));
   const check = compiled.get(schema);
   if (!check) throw new Error("ICE action schema was not compiled");
   const first = check.Errors(value).First();
   if (first === undefined) return value;
   const name = first.path.replace(/^\//, "") || "request";
   const expected = (first.schema as { description?: string }).description ?? first.message;
-  throw new DoppelError(
-    "INVALID_PARAMETER",
-    `The parameter ${name} is invalid: expected ${expected}, got ${JSON.stringify(String(raw[name] ?? "").slice(0, 64))}`,
+  throw invalidParameter(
     name,
+    `expected ${expected}, got ${JSON.stringify(String(raw[name] ?? "").slice(0, 64))}`,
   );
 }
 

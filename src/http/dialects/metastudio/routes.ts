@@ -7,6 +7,7 @@ import type { ServiceContext } from "../../../services/context.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
 import { toDoppelError } from "../../plugins/fastify-errors.js";
 import { signedRequestOf } from "../../plugins/raw-body.js";
+import { strictIntegers } from "../../schemas/strict-integers.js";
 import { METASTUDIO_ERRORS } from "./errors.js";
 import { parseListQuery } from "./parse-query.js";
 import { presentBasicInfo } from "./presenter.js";
@@ -54,6 +55,12 @@ export async function metaStudioRoutes(
   app.get(
     JOBS_PATH,
     {
+      preValidation: async (request) => {
+        request.query = strictIntegers(
+          ListJobsQuerySchema,
+          request.query as Record<string, unknown>,
+        ) as typeof request.query;
+      },
       schema: {
         params: ProjectParamsSchema,
         querystring: ListJobsQuerySchema,

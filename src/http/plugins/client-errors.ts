@@ -1,0 +1,41 @@
+import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
+import { ICE_ERRORS } from "../dialects/ice/errors.js";
+import { METASTUDIO_ERRORS } from "../dialects/metastudio/errors.js";
+
+/**
+ * Requests Node's HTTP parser rejects (headers or URL over 16 KiB, broken framing) never reach
+ * Fastify's routes. Node's default answer is a bare 400/431; this answers in the dialect the request
+ * line points at, so an SDK still gets an error it can parse.
+ */
+export function answerClientError(
+  error: Error & { code?: string; rawPacket?: unknown },
+  socket: Socket,
+): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+  const status = tooLarge ? 431 : 400;
+  const message = tooLarge
+    ? "The request line and headers are larger than 16 KiB"
+    : "The request is not well-formed HTTP";
+  const requestId = randomUUID();
+  const head = Buffer.isBuffer(error.rawPacket) ? error.rawPacket.toString("latin1", 0, 64) : "";
+  const body = /^[A-Z]+ \/v1\//.test(head)
+    ? { error_code: METASTUDIO_ERRORS.INVALID_PARAMETER.code, error_msg: message }
+    : {
+        RequestId: requestId.toUpperCase(),
+        HostId: "doppel",
+        Code: ICE_ERRORS.INVALID_PARAMETER.code,
+        Message: message,
+        Recommend: "See the Errors section of Doppel's README",
+      };
+  const payload = JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n` +
+      `X-Request-Id: ${requestId.replaceAll("-", "")}\r\nConnection: close\r\n\r\n${payload}`,
+  );
+}
