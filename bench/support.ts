@@ -9,8 +9,17 @@ export function summarise(samplesMs: number[], seconds: number) {
   return { rps: samplesMs.length / seconds, p50: at(0.5), p99: at(0.99) };
 }
 
+/** Seconds of load before each measurement, discarded: JIT, caches and pools warm up in it. */
+export const WARM_UP_SECONDS = 2;
+
 /** Runs `call` from `concurrency` loops for `seconds`, timing each call: the in-process floor. */
 export async function measureInProcess(call: () => Promise<unknown>, seconds: number, concurrency: number) {
+  const warmUntil = performance.now() + WARM_UP_SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < warmUntil) await call();
+    }),
+  );
   const samples: number[] = [];
   const deadline = performance.now() + seconds * 1000;
   const loop = async () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 
 /** Everything Doppel can be configured with, validated and frozen. */
@@ -8,6 +9,8 @@ export interface Config {
   readonly sqlitePath: string;
   readonly host: string;
   readonly port: number;
+  /** HTTP server processes sharing the port (node:cluster); 1 serves from the main process. */
+  readonly processes: number;
   /** Base64 server key from config; when absent it is read from (or generated into) the data dir. */
   readonly serverKey: string | undefined;
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -21,6 +24,7 @@ export interface ConfigFlags {
   databaseUrl?: string | undefined;
   host?: string | undefined;
   port?: string | undefined;
+  processes?: string | undefined;
   serverKey?: string | undefined;
   logLevel?: string | undefined;
 }
@@ -36,6 +40,12 @@ export const SETTINGS = [
   ],
   ["--host", "DOPPEL_HOST", "127.0.0.1", "address to listen on"],
   ["--port", "DOPPEL_PORT", "8080", "port to listen on (0 picks a free one)"],
+  [
+    "--processes",
+    "DOPPEL_PROCESSES",
+    "1",
+    "HTTP server processes sharing the port; `auto` = one per CPU core",
+  ],
   [
     "--server-key",
     "DOPPEL_SERVER_KEY",
@@ -75,6 +85,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     sqlitePath,
     host: flags.host ?? env.DOPPEL_HOST ?? "127.0.0.1",
     port: integer("port", flags.port ?? env.DOPPEL_PORT ?? "8080", 0, 65535),
+    processes: processCount(flags.processes ?? env.DOPPEL_PROCESSES ?? "1"),
     serverKey: nonEmpty(flags.serverKey ?? env.DOPPEL_SERVER_KEY),
     logLevel,
     maxClockSkewMs:
@@ -82,6 +93,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     tokenTtlMs:
       integer("DOPPEL_TOKEN_TTL_HOURS", env.DOPPEL_TOKEN_TTL_HOURS ?? "24", 1, 24 * 365) * 3600 * 1000,
   });
+}
+
+function processCount(raw: string): number {
+  return raw === "auto" ? availableParallelism() : integer("processes", raw, 1, 256);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

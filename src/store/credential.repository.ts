@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { DatabaseSchema } from "./schema.js";
 
 type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
@@ -78,17 +78,13 @@ export async function claimNonce(
 ): Promise<boolean> {
   // One statement: insert, or take over a row whose replay window is over (it may linger until the
   // sweep). Zero rows changed means the nonce is live: a replay. The primary key makes it race-free.
-  const result = await db
-    .insertInto("nonces")
-    .values({ access_key_id: accessKeyId, nonce, expire_time: expireTime })
-    .onConflict((oc) =>
-      oc
-        .columns(["access_key_id", "nonce"])
-        .doUpdateSet({ expire_time: expireTime })
-        .where("nonces.expire_time", "<=", now),
-    )
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+  // Written as one SQL template because it runs on every signed Alibaba request, and Kysely's builder
+  // cost more than SQLite's write itself; the statement is the same on both engines.
+  const result = await sql`
+    insert into nonces (access_key_id, nonce, expire_time) values (${accessKeyId}, ${nonce}, ${expireTime})
+    on conflict (access_key_id, nonce) do update set expire_time = excluded.expire_time
+    where nonces.expire_time <= ${now}`.execute(db);
+  return Number(result.numAffectedRows ?? 0) === 1;
 }
 
 /** Deletes nonces whose replay window is over. */

@@ -4,6 +4,7 @@ import { type Kysely, type Migration, type MigrationProvider, Migrator } from "k
 import { openPostgres } from "./dialects/postgres.js";
 import { openSqlite } from "./dialects/sqlite.js";
 import * as m0001 from "./migrations/0001-foundation.js";
+import * as m0002 from "./migrations/0002-unlogged-nonces.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatabaseKind = "sqlite" | "postgres";
@@ -44,6 +45,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 const MIGRATIONS: Record<string, Migration> = {
   "0001-foundation": m0001,
+  "0002-unlogged-nonces": m0002,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -53,6 +53,34 @@ describe("the doppel command on the embedded default", () => {
     expect(text.trim().split("\n")).toEqual([`${project.project_id}  acme`]);
   });
 
+  it("serves from several HTTP processes sharing one port and stops them all", async () => {
+    const project = JSON.parse(await doppel(["project", "create", "--name", "multi", "--json"], env)) as {
+      project_id: string;
+    };
+    const token = JSON.parse(
+      await doppel(["token", "create", "--project", project.project_id, "--json"], env),
+    ) as {
+      token: string;
+    };
+    await doppel(["seed", "--project", project.project_id, "--jobs", "12"], env);
+    const server = await serve(["--processes", "2"], env);
+    try {
+      expect(server.output).toContain("2 HTTP processes");
+      const url = `${server.url}/v1/${project.project_id}/digital-human-training-manage/user/jobs`;
+      // Fresh connections, so both processes take some of them; every answer must be the same.
+      const counts = await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const res = await fetch(url, { headers: { "X-Auth-Token": token.token, Connection: "close" } });
+          return ((await res.json()) as { count: number }).count;
+        }),
+      );
+      expect(counts).toEqual(Array(20).fill(12));
+    } finally {
+      await stopChild(server.child);
+    }
+    expect(server.child.exitCode).toBe(0);
+  });
+
   it("says what is wrong with bad admin input", async () => {
     const missing = await doppelFails(
       ["key", "create", "--project", "0123456789abcdef0123456789abcdef"],
@@ -62,6 +90,8 @@ describe("the doppel command on the embedded default", () => {
     expect(missing.stderr).toMatch(/project 0123456789abcdef0123456789abcdef does not exist/);
     const badJobs = await doppelFails(["seed", "--project", "x", "--jobs", "many"], env);
     expect(badJobs.stderr).toMatch(/--jobs must be a positive whole number/);
+    const badProcesses = await doppelFails(["serve", "--processes", "0"], env);
+    expect(badProcesses.stderr).toMatch(/processes must be a whole number from 1 to 256/);
     const badUrl = await doppelFails(["migrate"], { ...env, DATABASE_URL: "mysql://nope" });
     expect(badUrl.stderr).toMatch(/database URL must start with postgres/);
   });

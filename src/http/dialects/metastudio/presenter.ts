@@ -2,22 +2,31 @@ import type { Job } from "../../../domain/job.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
 import type { TrainingJobBasicInfo } from "./schemas.js";
 
-/** A job as MetaStudio's TrainingJobBasicInfo. */
+/**
+ * A job as MetaStudio's TrainingJobBasicInfo, in the documented field order. Absent values are left
+ * out (Huawei omits them). Built by assignment rather than conditional spreads: this runs for every
+ * listed job and spreads allocated a temporary object per optional field.
+ */
 export function presentBasicInfo(job: Job): TrainingJobBasicInfo {
-  return {
+  const info: TrainingJobBasicInfo = {
     job_id: job.id,
     name: job.name,
     state: job.state,
-    ...(job.assetId !== null && { asset_id: job.assetId }),
+    asset_id: undefined,
     project_id: job.projectId,
     last_update_time: formatUtcSeconds(job.updateTime),
     create_time: formatUtcSeconds(job.createTime),
-    ...(job.contact !== null && { contact: job.contact }),
-    ...(job.batchName !== null && { batch_name: job.batchName }),
-    tags: [...job.tags],
+    contact: undefined,
+    batch_name: undefined,
+    tags: job.tags as string[],
     model_version: job.modelVersion,
     matting_type: job.mattingType,
     model_resolution: job.modelResolution,
-    ...(job.appUserId !== null && { app_user_id: job.appUserId }),
+    app_user_id: undefined,
   };
+  if (job.assetId !== null) info.asset_id = job.assetId;
+  if (job.contact !== null) info.contact = job.contact;
+  if (job.batchName !== null) info.batch_name = job.batchName;
+  if (job.appUserId !== null) info.app_user_id = job.appUserId;
+  return info;
 }
