@@ -4,10 +4,11 @@ import { verifyRpcV1HmacSha1 } from "../auth/rpc-v1-hmac-sha1.js";
 import { verifySdkHmacSha256 } from "../auth/sdk-hmac-sha256.js";
 import type { IncomingSignedRequest, Principal, VerifierDeps } from "../auth/signed-request.js";
 import { DoppelError } from "../domain/errors.js";
-import { claimNonce, findEnabledAccessKey, findToken } from "../store/credential.repository.js";
+import { findEnabledAccessKey, findToken } from "../store/credential.repository.js";
 import { hashToken } from "./admin.service.js";
 import type { ServiceContext } from "./context.js";
 import { CACHE_TTL_MS, credentialCacheOf } from "./credential-cache.js";
+import { claimNonceBatched } from "./nonce-batcher.js";
 
 /** Which schemes a dialect accepts: each cloud's SDK only ever sends its own. */
 export type SchemeFamily = "huawei" | "alibaba";
@@ -85,7 +86,7 @@ function verifierDeps(ctx: ServiceContext): VerifierDeps {
       return record;
     },
     claimNonce: (accessKeyId, nonce, expiresAtMs) =>
-      claimNonce(ctx.database.db, accessKeyId, nonce, expiresAtMs, ctx.now()),
+      claimNonceBatched(ctx.database, ctx.now, accessKeyId, nonce, expiresAtMs),
     now: ctx.now,
     maxClockSkewMs: ctx.config.maxClockSkewMs,
   };

@@ -65,26 +65,39 @@ export async function findToken(
   return row && { projectId: row.project_id, expireTime: Number(row.expire_time) };
 }
 
+/** One nonce use to record. */
+export interface NonceClaim {
+  readonly accessKeyId: string;
+  readonly nonce: string;
+  readonly expireTime: number;
+}
+
 /**
- * Records a signature nonce. Returns false when the same key already used it and it has not expired,
- * i.e. the request is a replay. Relies on the primary key, so it is race-free across processes.
+ * Records signature nonces in one statement and returns the index of every claim that was accepted.
+ * A claim is refused when the same key already used the nonce and it has not expired: a replay. An
+ * expired row may linger until the sweep; a fresh use takes it over. The primary key makes this
+ * race-free across processes. The claims must be distinct (the caller dedupes a batch).
  */
-export async function claimNonce(
+export async function claimNonces(
   db: Executor,
-  accessKeyId: string,
-  nonce: string,
-  expireTime: number,
+  claims: readonly NonceClaim[],
   now: number,
-): Promise<boolean> {
-  // One statement: insert, or take over a row whose replay window is over (it may linger until the
-  // sweep). Zero rows changed means the nonce is live: a replay. The primary key makes it race-free.
-  // Written as one SQL template because it runs on every signed Alibaba request, and Kysely's builder
-  // cost more than SQLite's write itself; the statement is the same on both engines.
-  const result = await sql`
-    insert into nonces (access_key_id, nonce, expire_time) values (${accessKeyId}, ${nonce}, ${expireTime})
+): Promise<Set<number>> {
+  if (claims.length === 0) return new Set();
+  // Written as an SQL template because it runs for every signed Alibaba request and Kysely's builder
+  // cost more than the write itself; the statement is the same on both engines.
+  const rows = sql.join(claims.map((c) => sql`(${c.accessKeyId}, ${c.nonce}, ${c.expireTime})`));
+  const result = await sql<{ access_key_id: string; nonce: string }>`
+    insert into nonces (access_key_id, nonce, expire_time) values ${rows}
     on conflict (access_key_id, nonce) do update set expire_time = excluded.expire_time
-    where nonces.expire_time <= ${now}`.execute(db);
-  return Number(result.numAffectedRows ?? 0) === 1;
+    where nonces.expire_time <= ${now}
+    returning access_key_id, nonce`.execute(db);
+  const accepted = new Set(result.rows.map((r) => `${r.access_key_id}\n${r.nonce}`));
+  const indexes = new Set<number>();
+  claims.forEach((c, i) => {
+    if (accepted.has(`${c.accessKeyId}\n${c.nonce}`)) indexes.add(i);
+  });
+  return indexes;
 }
 
 /** Deletes nonces whose replay window is over. */

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretBox } from "../../src/auth/secret-box.js";
 import { createAccessKey, createProject, createToken, hashToken } from "../../src/services/admin.service.js";
+import { claimNonceBatched } from "../../src/services/nonce-batcher.js";
 import {
-  claimNonce,
+  claimNonces,
   findEnabledAccessKey,
   findToken,
   sweepNonces,
@@ -18,18 +19,33 @@ describe.each(ENGINES)("credentials on %s", (engine) => {
 
   it("accepts a nonce once while it is live, and again after it expired", async () => {
     const db = t.runtime.database.db;
-    expect(await claimNonce(db, "AK1", "n-1", 2_000, 1_000)).toBe(true);
-    expect(await claimNonce(db, "AK1", "n-1", 2_500, 1_500)).toBe(false);
-    // Another key may use the same nonce.
-    expect(await claimNonce(db, "AK2", "n-1", 2_000, 1_000)).toBe(true);
-    // Past its window the nonce row is stale: a fresh use is allowed (the timestamp check guards replay).
-    expect(await claimNonce(db, "AK1", "n-1", 4_000, 3_000)).toBe(true);
-    expect(await claimNonce(db, "AK1", "n-1", 4_500, 3_500)).toBe(false);
-    const racing = await Promise.all(
-      Array.from({ length: 8 }, () => claimNonce(db, "AK3", "race", 9_000, 1_000)),
+    const one = (key: string, nonce: string, expire: number) => ({
+      accessKeyId: key,
+      nonce,
+      expireTime: expire,
+    });
+    expect(await claimNonces(db, [one("AK1", "n-1", 2_000), one("AK2", "n-1", 2_000)], 1_000)).toEqual(
+      new Set([0, 1]),
     );
-    expect(racing.filter(Boolean)).toHaveLength(1);
-    expect(await sweepNonces(db, 10_000)).toBeGreaterThanOrEqual(3);
+    expect(await claimNonces(db, [one("AK1", "n-1", 2_500), one("AK1", "n-2", 2_500)], 1_500)).toEqual(
+      new Set([1]),
+    );
+    // Past its window the nonce row is stale: a fresh use is allowed (the timestamp check guards replay).
+    expect(await claimNonces(db, [one("AK1", "n-1", 4_000)], 3_000)).toEqual(new Set([0]));
+    expect(await claimNonces(db, [one("AK1", "n-1", 4_500)], 3_500)).toEqual(new Set());
+    expect(await sweepNonces(db, 10_000)).toBe(3);
+  });
+
+  it("batches concurrent claims and accepts exactly one use of each nonce", async () => {
+    const now = () => 1_000;
+    const claims = Array.from({ length: 40 }, (_, i) =>
+      claimNonceBatched(t.runtime.database, now, "AK3", `race-${i % 10}`, 9_000),
+    );
+    const results = await Promise.all(claims);
+    expect(results.filter(Boolean)).toHaveLength(10);
+    for (let n = 0; n < 10; n++) expect(results.filter((ok, i) => ok && i % 10 === n)).toHaveLength(1);
+    expect(await claimNonceBatched(t.runtime.database, now, "AK3", "race-0", 9_000)).toBe(false);
+    expect(await claimNonceBatched(t.runtime.database, now, "AK3", "fresh", 9_000)).toBe(true);
   });
 
   it("stores secrets only encrypted and tokens only hashed", async () => {

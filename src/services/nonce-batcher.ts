@@ -1,0 +1,74 @@
+import { claimNonces, type NonceClaim } from "../store/credential.repository.js";
+import type { Database } from "../store/database.js";
+
+const MAX_BATCH = 500;
+
+/**
+ * Group commit for nonce claims. Every signed Alibaba request writes its nonce; one write per
+ * request made that write cost as much as the whole list query. Claims that arrive while a write is
+ * in flight wait for it and then go together in one statement, so under load N concurrent requests
+ * cost one write; alone, a claim is written at once.
+ */
+class NonceBatcher {
+  #pending: Array<NonceClaim & { resolve(ok: boolean): void; reject(error: unknown): void }> = [];
+  #writing = false;
+
+  constructor(
+    private readonly database: Database,
+    private readonly now: () => number,
+  ) {}
+
+  claim(accessKeyId: string, nonce: string, expireTime: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ accessKeyId, nonce, expireTime, resolve, reject });
+      if (!this.#writing) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#pending.splice(0, MAX_BATCH);
+        // The same nonce twice in one batch: the first is the claim, the rest are replays.
+        const seen = new Set<string>();
+        const unique: typeof batch = [];
+        const repeats: typeof batch = [];
+        for (const claim of batch) {
+          const key = `${claim.accessKeyId}\n${claim.nonce}`;
+          (seen.has(key) ? repeats : unique).push(claim);
+          seen.add(key);
+        }
+        try {
+          const accepted = await claimNonces(this.database.db, unique, this.now());
+          unique.forEach((claim, i) => {
+            claim.resolve(accepted.has(i));
+          });
+          for (const claim of repeats) claim.resolve(false);
+        } catch (error) {
+          for (const claim of batch) claim.reject(error);
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+}
+
+const batchers = new WeakMap<Database, NonceBatcher>();
+
+/** Claims a nonce through the database's batcher: false when it is a replay. */
+export function claimNonceBatched(
+  database: Database,
+  now: () => number,
+  accessKeyId: string,
+  nonce: string,
+  expireTime: number,
+): Promise<boolean> {
+  let batcher = batchers.get(database);
+  if (batcher === undefined) {
+    batcher = new NonceBatcher(database, now);
+    batchers.set(database, batcher);
+  }
+  return batcher.claim(accessKeyId, nonce, expireTime);
+}
