@@ -5,9 +5,10 @@ const MAX_BATCH = 500;
 
 /**
  * Group commit for nonce claims. Every signed Alibaba request writes its nonce; one write per
- * request made that write cost as much as the whole list query. Claims that arrive while a write is
- * in flight wait for it and then go together in one statement, so under load N concurrent requests
- * cost one write; alone, a claim is written at once.
+ * request made that write cost as much as the whole list query. Claims made in the same turn of the
+ * event loop, or while a write is in flight, go together in one statement, so under load N concurrent
+ * requests cost one write. The first write waits only for the current turn to finish (setImmediate):
+ * SQLite writes synchronously, so without that wait no second claim could ever join a batch.
  */
 class NonceBatcher {
   #pending: Array<NonceClaim & { resolve(ok: boolean): void; reject(error: unknown): void }> = [];
@@ -21,12 +22,14 @@ class NonceBatcher {
   claim(accessKeyId: string, nonce: string, expireTime: number): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ accessKeyId, nonce, expireTime, resolve, reject });
-      if (!this.#writing) void this.#drain();
+      if (!this.#writing) {
+        this.#writing = true;
+        setImmediate(() => void this.#drain());
+      }
     });
   }
 
   async #drain(): Promise<void> {
-    this.#writing = true;
     try {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, MAX_BATCH);
