@@ -9,7 +9,7 @@ export interface Config {
   readonly sqlitePath: string;
   readonly host: string;
   readonly port: number;
-  /** HTTP server processes sharing the port (node:cluster); 1 serves from the main process. */
+  /** HTTP server processes sharing the port (node:cluster); 1 serves from the main process alone. */
   readonly processes: number;
   /** Base64 server key from config; when absent it is read from (or generated into) the data dir. */
   readonly serverKey: string | undefined;
@@ -85,7 +85,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     sqlitePath,
     host: flags.host ?? env.DOPPEL_HOST ?? "127.0.0.1",
     port: integer("port", flags.port ?? env.DOPPEL_PORT ?? "8080", 0, 65535),
-    processes: processCount(flags.processes ?? env.DOPPEL_PROCESSES ?? "1"),
+    processes: processCount(flags.processes ?? env.DOPPEL_PROCESSES ?? "auto"),
     serverKey: nonEmpty(flags.serverKey ?? env.DOPPEL_SERVER_KEY),
     logLevel,
     maxClockSkewMs:
@@ -95,8 +95,13 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   });
 }
 
+/**
+ * `auto` is one HTTP process per core, because a single Node process spends one core on HTTP and
+ * (synchronous) SQLite together. Capped at 4: past that the database, not HTTP, is the limit, and
+ * each process holds its own PostgreSQL pool.
+ */
 function processCount(raw: string): number {
-  return raw === "auto" ? availableParallelism() : integer("processes", raw, 1, 256);
+  return raw === "auto" ? Math.min(availableParallelism(), 4) : integer("processes", raw, 1, 256);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
