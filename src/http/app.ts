@@ -13,6 +13,7 @@ import { iceRoutes, sendIceError } from "./dialects/ice/routes.js";
 import { metaStudioRoutes, sendMetaStudioError } from "./dialects/metastudio/routes.js";
 import { answerClientError } from "./plugins/client-errors.js";
 import { captureRawBodies } from "./plugins/raw-body.js";
+import { useValidators } from "./plugins/validators.js";
 
 export interface AppOptions {
   readonly logger?: FastifyServerOptions["logger"];
@@ -39,6 +40,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     },
   });
   captureRawBodies(app, options.bodyLimit ?? 1024 * 1024);
+  useValidators(app);
 
   // MetaStudio promises X-Request-Id on every response; ICE repeats the same id in its body.
   app.addHook("onRequest", async (request, reply) => {

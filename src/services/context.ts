@@ -1,4 +1,5 @@
 import type { SecretBox } from "../auth/secret-box.js";
+import type { UrlSigner } from "../auth/url-signer.js";
 import type { Config } from "../config/config.js";
 import type { Database } from "../store/database.js";
 
@@ -6,6 +7,8 @@ import type { Database } from "../store/database.js";
 export interface ServiceContext {
   readonly database: Database;
   readonly secrets: SecretBox;
+  /** Signs the upload and download URLs Doppel serves itself. */
+  readonly urls: UrlSigner;
   readonly config: Config;
   /** Epoch milliseconds; injected so tests can move time. */
   readonly now: () => number;

@@ -1,5 +1,6 @@
 import { SecretBox } from "../auth/secret-box.js";
 import { loadServerKey } from "../auth/server-key.js";
+import { UrlSigner } from "../auth/url-signer.js";
 import type { Config } from "../config/config.js";
 import { type Database, migrateToLatest, openDatabase } from "../store/database.js";
 import type { ServiceContext } from "./context.js";
@@ -14,7 +15,8 @@ export async function openRuntime(
   config: Config,
   options: { pgSchema?: string; now?: () => number } = {},
 ): Promise<Runtime> {
-  const secrets = new SecretBox(loadServerKey(config.serverKey, config.dataDir));
+  const serverKey = loadServerKey(config.serverKey, config.dataDir);
+  const secrets = new SecretBox(serverKey);
   const database: Database = await openDatabase({
     url: config.databaseUrl,
     sqlitePath: config.sqlitePath,
@@ -26,5 +28,12 @@ export async function openRuntime(
     await database.close();
     throw error;
   }
-  return { database, secrets, config, now: options.now ?? Date.now, close: () => database.close() };
+  return {
+    database,
+    secrets,
+    urls: new UrlSigner(serverKey),
+    config,
+    now: options.now ?? Date.now,
+    close: () => database.close(),
+  };
 }

@@ -5,6 +5,7 @@ import { openPostgres } from "./dialects/postgres.js";
 import { openSqlite } from "./dialects/sqlite.js";
 import * as m0001 from "./migrations/0001-foundation.js";
 import * as m0002 from "./migrations/0002-unlogged-nonces.js";
+import * as m0003 from "./migrations/0003-job-lifecycle.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatabaseKind = "sqlite" | "postgres";
@@ -46,6 +47,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 const MIGRATIONS: Record<string, Migration> = {
   "0001-foundation": m0001,
   "0002-unlogged-nonces": m0002,
+  "0003-job-lifecycle": m0003,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

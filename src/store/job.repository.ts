@@ -8,6 +8,7 @@ import {
   type Transaction,
 } from "kysely";
 import type { Job } from "../domain/job.js";
+import { DEFAULT_JOB_OPTIONS, type JobOptions } from "../domain/job-options.js";
 import type { JobState } from "../domain/states.js";
 import type { DatabaseKind } from "./database.js";
 import type { DatabaseSchema, JobsTable } from "./schema.js";
@@ -56,6 +57,58 @@ export async function insertJobs(db: Executor, jobs: readonly Job[]): Promise<vo
     })),
   );
   if (tagRows.length > 0) await db.insertInto("job_tags").values(tagRows).execute();
+}
+
+/** Inserts one job with its creation options and idempotency token. */
+export async function insertJob(
+  db: Executor,
+  job: Job,
+  extra: { options: JobOptions; clientToken: string | null },
+): Promise<void> {
+  await db
+    .insertInto("jobs")
+    .values({ ...toRow(job), options: JSON.stringify(extra.options), client_token: extra.clientToken })
+    .execute();
+  const tags = [...new Set(job.tags)];
+  if (tags.length > 0) {
+    await db
+      .insertInto("job_tags")
+      .values(
+        tags.map((tag) => ({ job_id: job.id, project_id: job.projectId, tag, create_time: job.createTime })),
+      )
+      .execute();
+  }
+}
+
+/** The job a project created with this client token, or undefined. */
+export async function findJobByClientToken(
+  db: Executor,
+  projectId: string,
+  clientToken: string,
+): Promise<Job | undefined> {
+  const row = await db
+    .selectFrom("jobs")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("client_token", "=", clientToken)
+    .executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}
+
+/** A job's creation options. */
+export async function findJobOptions(db: Executor, jobId: string): Promise<JobOptions> {
+  const row = await db.selectFrom("jobs").select("options").where("id", "=", jobId).executeTakeFirstOrThrow();
+  return { ...DEFAULT_JOB_OPTIONS, ...(JSON.parse(row.options) as Partial<JobOptions>) };
+}
+
+/** Deletes a job (its tags and logs go with it). */
+export async function deleteJobRow(db: Executor, projectId: string, jobId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom("jobs")
+    .where("project_id", "=", projectId)
+    .where("id", "=", jobId)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
 }
 
 /** Reads one job of a project, or undefined. */

@@ -53,6 +53,23 @@ export interface JobsTable {
   last_training_time: number | null;
   /** Optimistic-concurrency counter, bumped on every change. */
   version: Generated<number>;
+  /** JSON object of the creation options that have no column (multipart counts, flags, …). */
+  options: Generated<string>;
+  /** Idempotency token of the create request (ICE ClientToken, MetaStudio X-Client-Token). */
+  client_token: string | null;
+}
+
+export interface JobOperationLogsTable {
+  job_id: string;
+  /** 1, 2, 3 … per job, in the order the operations happened. */
+  seq: number;
+  operate_time: number;
+  operate_user: string;
+  log_type: string;
+  log_description: string;
+  error_code: string | null;
+  /** JSON array of readable reasons a person can act on. */
+  redo_reasons: Generated<string>;
 }
 
 export interface JobTagsTable {
@@ -69,4 +86,5 @@ export interface DatabaseSchema {
   nonces: NoncesTable;
   jobs: JobsTable;
   job_tags: JobTagsTable;
+  job_operation_logs: JobOperationLogsTable;
 }

@@ -1,6 +1,7 @@
 import type { Job } from "../../../domain/job.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
-import type { TrainingJobBasicInfo } from "./schemas.js";
+import type { JobDetail } from "../../../services/jobs.service.js";
+import type { ShowJobResponse, TrainingJobBasicInfo } from "./schemas.js";
 
 /**
  * A job as MetaStudio's TrainingJobBasicInfo, in the documented field order. Absent values are left
@@ -29,4 +30,25 @@ export function presentBasicInfo(job: Job): TrainingJobBasicInfo {
   if (job.batchName !== null) info.batch_name = job.batchName;
   if (job.appUserId !== null) info.app_user_id = job.appUserId;
   return info;
+}
+
+/** Show2dModelTrainingJob's body. */
+export function presentDetail(detail: JobDetail): ShowJobResponse {
+  const { options } = detail;
+  return {
+    ...presentBasicInfo(detail.job),
+    video_multipart_count: options.videoMultipartCount,
+    action_video_multipart_count: options.actionVideoMultipartCount,
+    command_message: options.commandMessage,
+    audio_source_type: options.audioSourceType,
+    is_background_replacement: options.isBackgroundReplacement,
+    operation_logs: detail.logs.map((log) => ({
+      operate_time: formatUtcSeconds(log.operateTime),
+      log_type: log.logType,
+      log_description: log.logDescription,
+      operate_user: log.operateUser,
+      error_code: log.errorCode ?? undefined,
+      redo_reasons: [...log.redoReasons],
+    })),
+  };
 }

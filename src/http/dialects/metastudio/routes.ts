@@ -1,17 +1,28 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DoppelError } from "../../../domain/errors.js";
 import { checkAppUserId } from "../../../domain/text.js";
 import { authenticate } from "../../../services/authenticate.service.js";
 import type { ServiceContext } from "../../../services/context.js";
+import { createJob, deleteJob, showJob, uploadUrls } from "../../../services/jobs.service.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
 import { toDoppelError } from "../../plugins/fastify-errors.js";
 import { signedRequestOf } from "../../plugins/raw-body.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
 import { METASTUDIO_ERRORS } from "./errors.js";
 import { parseListQuery } from "./parse-query.js";
-import { presentBasicInfo } from "./presenter.js";
-import { ErrorSchema, ListJobsQuerySchema, ListJobsResponseSchema, ProjectParamsSchema } from "./schemas.js";
+import { presentBasicInfo, presentDetail } from "./presenter.js";
+import {
+  CreateJobBodySchema,
+  CreateJobResponseSchema,
+  ErrorSchema,
+  JobParamsSchema,
+  ListJobsQuerySchema,
+  ListJobsResponseSchema,
+  ProjectParamsSchema,
+  ShowJobResponseSchema,
+} from "./schemas.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -70,6 +81,79 @@ export async function metaStudioRoutes(
     async (request) => {
       const result = await listJobs(ctx, callerOf(request), parseListQuery(request.query));
       return { count: result.count, jobs: result.jobs.map(presentBasicInfo) };
+    },
+  );
+
+  app.post(
+    JOBS_PATH,
+    {
+      schema: {
+        params: ProjectParamsSchema,
+        body: CreateJobBodySchema,
+        response: { 200: CreateJobResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      const token = request.headers["x-client-token"];
+      const { job, options } = await createJob(ctx, callerOf(request), {
+        name: body.name,
+        contact: body.contact,
+        batchName: body.batch_name,
+        tags: body.tags,
+        modelVersion: body.model_version,
+        modelResolution: body.model_resolution,
+        mattingType: body.matting_type,
+        clientToken: typeof token === "string" ? token : undefined,
+        options: {
+          commandMessage: body.command_message,
+          videoMultipartCount: body.video_multipart_count ?? 1,
+          actionVideoMultipartCount: body.action_video_multipart_count ?? 0,
+          isBackgroundReplacement: body.is_background_replacement,
+          audioSourceType: body.audio_source_type,
+          voiceProperties: body.voice_properties,
+          isFlexus: body.is_flexus,
+          isLiveCopy: body.is_live_copy,
+          isOndemandResource: body.is_ondemand_resource,
+          isOnlyHumanModel: body.is_only_human_model,
+        },
+      });
+      const base = `${request.protocol}://${request.host}`;
+      const urls = uploadUrls(ctx, job.id, options);
+      return {
+        job_id: job.id,
+        training_video_upload_url: urls.trainingVideo.map((u) => base + u),
+        action_video_upload_url: urls.actionVideo.map((u) => base + u),
+        cover_upload_url: base + urls.cover,
+        grant_file_upload_url: base + urls.grantFile,
+        audio_upload_url: base + urls.audio,
+      };
+    },
+  );
+
+  app.get(
+    `${JOBS_PATH}/:job_id`,
+    {
+      schema: {
+        params: JobParamsSchema,
+        response: { 200: ShowJobResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
+      },
+    },
+    async (request) => presentDetail(await showJob(ctx, callerOf(request), request.params.job_id)),
+  );
+
+  app.delete(
+    `${JOBS_PATH}/:job_id`,
+    {
+      schema: {
+        params: JobParamsSchema,
+        response: { 200: Type.Any(), "4xx": ErrorSchema, "5xx": ErrorSchema },
+      },
+    },
+    async (request, reply) => {
+      await deleteJob(ctx, callerOf(request), request.params.job_id);
+      // MetaStudio answers a delete with 200, an empty body and only the X-Request-Id header.
+      return reply.status(200).send(undefined);
     },
   );
 }

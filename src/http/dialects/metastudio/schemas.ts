@@ -49,3 +49,62 @@ export const ListJobsResponseSchema = Type.Object({
 });
 
 export const ErrorSchema = Type.Object({ error_code: Type.String(), error_msg: Type.String() });
+
+/** Body of Create2dModelTrainingJob (every field of the reference; unknown fields are ignored). */
+export const CreateJobBodySchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 64 }),
+  contact: Type.Optional(Type.String({ maxLength: 255 })),
+  command_message: Type.Optional(Type.String({ maxLength: 64 })),
+  video_multipart_count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  action_video_multipart_count: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
+  is_background_replacement: Type.Optional(Type.Boolean()),
+  batch_name: Type.Optional(Type.String({ maxLength: 255 })),
+  tags: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 20 })),
+  model_version: Type.Optional(StringEnum(["V2", "V3", "V3.2", "V3.3"])),
+  model_resolution: Type.Optional(StringEnum(["1080P", "4K"])),
+  matting_type: Type.Optional(StringEnum(["AI", "MANUAL"])),
+  audio_source_type: Type.Optional(StringEnum(["VIDEO", "AUDIO"])),
+  voice_properties: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  is_flexus: Type.Optional(Type.Boolean()),
+  is_live_copy: Type.Optional(Type.Boolean()),
+  is_ondemand_resource: Type.Optional(Type.Boolean()),
+  is_only_human_model: Type.Optional(Type.Boolean()),
+});
+export type CreateJobBody = Static<typeof CreateJobBodySchema>;
+
+export const CreateJobResponseSchema = Type.Object({
+  job_id: Type.String(),
+  training_video_upload_url: Type.Array(Type.String()),
+  action_video_upload_url: Type.Array(Type.String()),
+  cover_upload_url: Type.String(),
+  grant_file_upload_url: Type.String(),
+  audio_upload_url: Type.String(),
+});
+
+export const JobParamsSchema = Type.Object({
+  project_id: Type.String({ minLength: 1, maxLength: 64 }),
+  job_id: Type.String({ minLength: 1, maxLength: 64 }),
+});
+
+export const OperationLogSchema = Type.Object({
+  operate_time: Type.String(),
+  log_type: Type.String(),
+  log_description: Type.String(),
+  operate_user: Type.String(),
+  error_code: Type.Optional(Type.String()),
+  redo_reasons: Type.Array(Type.String()),
+});
+
+/** Show2dModelTrainingJob: the list fields plus options and the operation history. */
+export const ShowJobResponseSchema = Type.Composite([
+  TrainingJobBasicInfoSchema,
+  Type.Object({
+    video_multipart_count: Type.Integer(),
+    action_video_multipart_count: Type.Integer(),
+    command_message: Type.Optional(Type.String()),
+    audio_source_type: Type.Optional(Type.String()),
+    is_background_replacement: Type.Optional(Type.Boolean()),
+    operation_logs: Type.Array(OperationLogSchema),
+  }),
+]);
+export type ShowJobResponse = Static<typeof ShowJobResponseSchema>;

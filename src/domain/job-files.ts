@@ -1,0 +1,16 @@
+/**
+ * The files a job has, each in a slot. Multipart slots take numbered parts (1…count) that are later
+ * assembled into one file; the others take one upload.
+ */
+export const FILE_SLOTS = ["training-video", "action-video", "grant-file", "cover", "audio"] as const;
+export type FileSlot = (typeof FILE_SLOTS)[number];
+
+export const MULTIPART_SLOTS: ReadonlySet<FileSlot> = new Set(["training-video", "action-video"]);
+
+/** How long an upload or download URL stays valid: 24 hours, as both clouds document. */
+export const FILE_URL_TTL_MS = 24 * 3600 * 1000;
+
+/** The path Doppel serves an upload slot (and part) at; signed URLs add `expires` and `signature`. */
+export function uploadPath(jobId: string, slot: FileSlot, part?: number): string {
+  return part === undefined ? `/uploads/${jobId}/${slot}` : `/uploads/${jobId}/${slot}/${part}`;
+}

@@ -1,0 +1,208 @@
+import { DoppelError, invalidParameter } from "../domain/errors.js";
+import {
+  isHexId,
+  type Job,
+  MATTING_TYPES,
+  MODEL_RESOLUTIONS,
+  MODEL_VERSIONS,
+  newJobId,
+} from "../domain/job.js";
+import { FILE_URL_TTL_MS, type FileSlot, uploadPath } from "../domain/job-files.js";
+import { DEFAULT_JOB_OPTIONS, DELETABLE_STATES, type JobOptions } from "../domain/job-options.js";
+import type { OperationLog } from "../domain/operation-log.js";
+import { checkText } from "../domain/text.js";
+import {
+  deleteJobRow,
+  findJob,
+  findJobByClientToken,
+  findJobOptions,
+  insertJob,
+} from "../store/job.repository.js";
+import { appendOperationLog, listOperationLogs } from "../store/operation-log.repository.js";
+import type { ServiceContext } from "./context.js";
+import type { Caller } from "./list-jobs.service.js";
+
+/** A create request after the dialect has parsed its wire form. */
+export interface CreateJobInput {
+  readonly name: string;
+  readonly description?: string | undefined;
+  readonly avatarType?: string | undefined;
+  readonly contact?: string | undefined;
+  readonly batchName?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  readonly modelVersion?: string | undefined;
+  readonly mattingType?: string | undefined;
+  readonly modelResolution?: string | undefined;
+  readonly options?: Partial<JobOptions> | undefined;
+  /** Same token, same job: a retried create returns the job the first attempt made. */
+  readonly clientToken?: string | undefined;
+}
+
+export interface CreatedJob {
+  readonly job: Job;
+  readonly options: JobOptions;
+  /** False when the client token named a job created before. */
+  readonly created: boolean;
+}
+
+/** Creates a job in WAIT_FILE_UPLOAD, or returns the one an earlier request with the same token made. */
+export async function createJob(
+  ctx: ServiceContext,
+  caller: Caller,
+  input: CreateJobInput,
+): Promise<CreatedJob> {
+  const projectId = caller.principal.projectId;
+  const clientToken =
+    input.clientToken === undefined ? undefined : checkText("client_token", input.clientToken, 128);
+  if (clientToken !== undefined) {
+    const earlier = await findJobByClientToken(ctx.database.db, projectId, clientToken);
+    if (earlier)
+      return { job: earlier, options: await findJobOptions(ctx.database.db, earlier.id), created: false };
+  }
+  const now = ctx.now();
+  const options = checkOptions({ ...DEFAULT_JOB_OPTIONS, ...input.options });
+  const job: Job = {
+    id: newJobId(now),
+    projectId,
+    appUserId: caller.appUserId ?? null,
+    name: requiredText("name", input.name, 64),
+    description: optionalText("description", input.description, 1000),
+    avatarType: oneOf("avatar_type", input.avatarType ?? "2DAvatar", ["2DAvatar"]),
+    state: "WAIT_FILE_UPLOAD",
+    batchName: optionalText("batch_name", input.batchName, 255),
+    tags: checkTags(input.tags ?? []),
+    modelVersion: oneOf("model_version", input.modelVersion ?? "V3", MODEL_VERSIONS),
+    mattingType: oneOf("matting_type", input.mattingType ?? "AI", MATTING_TYPES),
+    modelResolution: oneOf("model_resolution", input.modelResolution ?? "1080P", MODEL_RESOLUTIONS),
+    assetId: null,
+    contact: optionalText("contact", input.contact, 255),
+    message: null,
+    createTime: now,
+    updateTime: now,
+    firstTrainingTime: null,
+    lastTrainingTime: null,
+  };
+  try {
+    await ctx.database.db.transaction().execute(async (trx) => {
+      await insertJob(trx, job, { options, clientToken: clientToken ?? null });
+      await appendOperationLog(trx, job.id, userLog(now, "CREATE_JOB", "Job created; waiting for its files"));
+    });
+  } catch (error) {
+    // Two creates with one token raced: the unique index let one through; answer with its job.
+    const winner =
+      clientToken === undefined
+        ? undefined
+        : await findJobByClientToken(ctx.database.db, projectId, clientToken);
+    if (winner)
+      return { job: winner, options: await findJobOptions(ctx.database.db, winner.id), created: false };
+    throw error;
+  }
+  return { job, options, created: true };
+}
+
+export interface JobDetail {
+  readonly job: Job;
+  readonly options: JobOptions;
+  readonly logs: readonly OperationLog[];
+}
+
+/** One of the caller's jobs with its options and history; JOB_NOT_FOUND otherwise. */
+export async function showJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<JobDetail> {
+  const job = await requireJob(ctx, caller, jobId);
+  const [options, logs] = await Promise.all([
+    findJobOptions(ctx.database.db, job.id),
+    listOperationLogs(ctx.database.db, job.id),
+  ]);
+  return { job, options, logs };
+}
+
+/** Deletes one of the caller's jobs, in the states MetaStudio allows. */
+export async function deleteJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<void> {
+  const job = await requireJob(ctx, caller, jobId);
+  if (!(DELETABLE_STATES as readonly string[]).includes(job.state)) {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `Job ${job.id} is in state ${job.state} and cannot be deleted now; it can be deleted in ${DELETABLE_STATES.join(", ")}`,
+    );
+  }
+  await deleteJobRow(ctx.database.db, job.projectId, job.id);
+}
+
+/** The caller's job (narrowed to its end user when X-App-UserId was sent), or JOB_NOT_FOUND. */
+export async function requireJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<Job> {
+  const job = isHexId(jobId) ? await findJob(ctx.database.db, caller.principal.projectId, jobId) : undefined;
+  if (!job || (caller.appUserId !== undefined && job.appUserId !== caller.appUserId)) {
+    throw new DoppelError("JOB_NOT_FOUND", `No job ${JSON.stringify(jobId.slice(0, 64))} in this project`);
+  }
+  return job;
+}
+
+function userLog(now: number, logType: string, description: string): OperationLog {
+  return {
+    operateTime: now,
+    operateUser: "USER",
+    logType,
+    logDescription: description,
+    errorCode: null,
+    redoReasons: [],
+  };
+}
+
+function requiredText(name: string, value: string, max: number): string {
+  const text = checkText(name, value, max).trim();
+  if (text === "") throw invalidParameter(name, "must not be empty");
+  return text;
+}
+
+function optionalText(name: string, value: string | undefined, max: number): string | null {
+  return value === undefined ? null : checkText(name, value, max);
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw invalidParameter(
+      name,
+      `must be one of ${allowed.join(", ")} (got ${JSON.stringify(value.slice(0, 32))})`,
+    );
+  }
+  return value as T;
+}
+
+function checkTags(tags: readonly string[]): string[] {
+  if (tags.length > 20) throw invalidParameter("tags", `at most 20 tags (got ${tags.length})`);
+  return [...new Set(tags.map((tag) => requiredText("tags", tag, 64)))];
+}
+
+function checkOptions(options: JobOptions): JobOptions {
+  const count = (name: string, value: number, min: number, max: number) => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw invalidParameter(name, `must be a whole number from ${min} to ${max}`);
+    }
+  };
+  count("video_multipart_count", options.videoMultipartCount, 1, 1000);
+  count("action_video_multipart_count", options.actionVideoMultipartCount, 0, 1000);
+  if (options.commandMessage !== undefined) checkText("command_message", options.commandMessage, 64);
+  return options;
+}
+
+/** Signed upload URLs (paths) for every slot of a job, valid for FILE_URL_TTL_MS. */
+export interface UploadUrls {
+  readonly trainingVideo: string[];
+  readonly actionVideo: string[];
+  readonly grantFile: string;
+  readonly cover: string;
+  readonly audio: string;
+}
+
+export function uploadUrls(ctx: ServiceContext, jobId: string, options: JobOptions): UploadUrls {
+  const until = ctx.now() + FILE_URL_TTL_MS;
+  const put = (slot: FileSlot, part?: number) => ctx.urls.sign("PUT", uploadPath(jobId, slot, part), until);
+  const parts = (slot: FileSlot, count: number) => Array.from({ length: count }, (_, i) => put(slot, i + 1));
+  return {
+    trainingVideo: parts("training-video", options.videoMultipartCount),
+    actionVideo: parts("action-video", options.actionVideoMultipartCount),
+    grantFile: put("grant-file"),
+    cover: put("cover"),
+    audio: put("audio"),
+  };
+}
