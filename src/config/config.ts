@@ -16,6 +16,8 @@ export interface Config {
   readonly logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   readonly maxClockSkewMs: number;
   readonly tokenTtlMs: number;
+  /** Largest single upload (one part or one file), in bytes. */
+  readonly maxUploadBytes: number;
 }
 
 /** Command-line flags as commander hands them over (all optional strings). */
@@ -60,6 +62,7 @@ export const SETTINGS = [
     "largest accepted distance of a signed request's time from the server clock",
   ],
   ["", "DOPPEL_TOKEN_TTL_HOURS", "24", "lifetime of tokens made by `doppel token create`"],
+  ["", "DOPPEL_MAX_UPLOAD_MB", "5120", "largest single upload (one part of a video, or one file), in MiB"],
 ] as const;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -92,6 +95,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       integer("DOPPEL_MAX_CLOCK_SKEW_SECONDS", env.DOPPEL_MAX_CLOCK_SKEW_SECONDS ?? "900", 1, 86400) * 1000,
     tokenTtlMs:
       integer("DOPPEL_TOKEN_TTL_HOURS", env.DOPPEL_TOKEN_TTL_HOURS ?? "24", 1, 24 * 365) * 3600 * 1000,
+    maxUploadBytes:
+      integer("DOPPEL_MAX_UPLOAD_MB", env.DOPPEL_MAX_UPLOAD_MB ?? "5120", 1, 1024 * 1024) * 1024 * 1024,
   });
 }
 

@@ -42,6 +42,12 @@ export const ERROR_CODES = [
   "JOB_NOT_FOUND",
   /** The job's state does not allow the operation. */
   "INVALID_STATE",
+  /** Another request changed the job at the same moment; the caller may retry. */
+  "CONFLICT",
+  /** A file is missing, incomplete or not of an accepted kind. */
+  "INVALID_FILE",
+  /** An uploaded file is larger than allowed. */
+  "FILE_TOO_LARGE",
   /** Unexpected failure inside Doppel; never caused by input. */
   "INTERNAL",
 ] as const;

@@ -14,3 +14,23 @@ export const FILE_URL_TTL_MS = 24 * 3600 * 1000;
 export function uploadPath(jobId: string, slot: FileSlot, part?: number): string {
   return part === undefined ? `/uploads/${jobId}/${slot}` : `/uploads/${jobId}/${slot}/${part}`;
 }
+
+const VIDEO = ["video/mp4", "video/quicktime", "video/webm"];
+
+/** What each slot accepts, by sniffed type: videos as both clouds document, consent as video or letter. */
+export const ACCEPTED_TYPES: Readonly<Record<FileSlot, readonly string[]>> = {
+  "training-video": VIDEO,
+  "action-video": VIDEO,
+  "grant-file": [...VIDEO, "application/pdf", "image/jpeg", "image/png"],
+  cover: ["image/jpeg", "image/png", "image/webp"],
+  audio: [
+    "audio/wav",
+    "audio/vnd.wave",
+    "audio/x-wav",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/x-m4a",
+    "audio/aac",
+    "audio/ogg",
+  ],
+};

@@ -14,6 +14,7 @@ import { metaStudioRoutes, sendMetaStudioError } from "./dialects/metastudio/rou
 import { answerClientError } from "./plugins/client-errors.js";
 import { captureRawBodies } from "./plugins/raw-body.js";
 import { useValidators } from "./plugins/validators.js";
+import { uploadRoutes } from "./uploads/routes.js";
 
 export interface AppOptions {
   readonly logger?: FastifyServerOptions["logger"];
@@ -59,6 +60,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
 
   await app.register(metaStudioRoutes, { ctx });
   await app.register(iceRoutes, { ctx });
+  await app.register(uploadRoutes, { ctx });
 
   app.setNotFoundHandler((request, reply) => {
     const path = (request.raw.url ?? "/").split("?")[0] ?? "/";
@@ -76,5 +78,6 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
 
 /** Errors outside both dialects' routes: MetaStudio's envelope under /v1/, Alibaba's elsewhere. */
 function sendInDialect(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
-  return (request.url.startsWith("/v1/") ? sendMetaStudioError : sendIceError)(request, reply, error);
+  const metaStudio = request.url.startsWith("/v1/") || request.url.startsWith("/uploads/");
+  return (metaStudio ? sendMetaStudioError : sendIceError)(request, reply, error);
 }

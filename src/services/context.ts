@@ -1,5 +1,6 @@
 import type { SecretBox } from "../auth/secret-box.js";
 import type { UrlSigner } from "../auth/url-signer.js";
+import type { BlobStore } from "../blobs/blob-store.js";
 import type { Config } from "../config/config.js";
 import type { Database } from "../store/database.js";
 
@@ -7,6 +8,8 @@ import type { Database } from "../store/database.js";
 export interface ServiceContext {
   readonly database: Database;
   readonly secrets: SecretBox;
+  /** Where job files live. */
+  readonly blobs: BlobStore;
   /** Signs the upload and download URLs Doppel serves itself. */
   readonly urls: UrlSigner;
   readonly config: Config;

@@ -20,6 +20,7 @@ import {
 } from "../store/job.repository.js";
 import { appendOperationLog, listOperationLogs } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
+import { jobPrefix } from "./job-blobs.js";
 import type { Caller } from "./list-jobs.service.js";
 
 /** A create request after the dialect has parsed its wire form. */
@@ -125,7 +126,9 @@ export async function deleteJob(ctx: ServiceContext, caller: Caller, jobId: stri
       `Job ${job.id} is in state ${job.state} and cannot be deleted now; it can be deleted in ${DELETABLE_STATES.join(", ")}`,
     );
   }
+  // Row first: once it is gone no upload URL can add files, so the sweep below leaves nothing behind.
   await deleteJobRow(ctx.database.db, job.projectId, job.id);
+  await ctx.blobs.deletePrefix(jobPrefix(job.id));
 }
 
 /** The caller's job (narrowed to its end user when X-App-UserId was sent), or JOB_NOT_FOUND. */

@@ -1,6 +1,8 @@
+import { join } from "node:path";
 import { SecretBox } from "../auth/secret-box.js";
 import { loadServerKey } from "../auth/server-key.js";
 import { UrlSigner } from "../auth/url-signer.js";
+import { LocalBlobStore } from "../blobs/local-blob-store.js";
 import type { Config } from "../config/config.js";
 import { type Database, migrateToLatest, openDatabase } from "../store/database.js";
 import type { ServiceContext } from "./context.js";
@@ -31,6 +33,7 @@ export async function openRuntime(
   return {
     database,
     secrets,
+    blobs: new LocalBlobStore(join(config.dataDir, "blobs")),
     urls: new UrlSigner(serverKey),
     config,
     now: options.now ?? Date.now,

@@ -240,3 +240,70 @@ function fromRow(row: Selectable<JobsTable>): Job {
     lastTrainingTime: row.last_training_time === null ? null : Number(row.last_training_time),
   };
 }
+
+/** A job with what a state change needs: its version (optimistic concurrency) and pause origin. */
+export interface VersionedJob {
+  readonly job: Job;
+  readonly version: number;
+  readonly pausedFrom: string | null;
+}
+
+/** Reads a job with its version, or undefined. */
+export async function findVersionedJob(
+  db: Executor,
+  projectId: string,
+  jobId: string,
+): Promise<VersionedJob | undefined> {
+  const row = await db
+    .selectFrom("jobs")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("id", "=", jobId)
+    .executeTakeFirst();
+  return row && { job: fromRow(row), version: Number(row.version), pausedFrom: row.paused_from };
+}
+
+/** What a state change may set besides the state. */
+export interface JobStatePatch {
+  readonly state: JobState;
+  readonly updateTime: number;
+  readonly message?: string | null;
+  readonly pausedFrom?: string | null;
+  readonly assetId?: string | null;
+  readonly firstTrainingTime?: number | null;
+  readonly lastTrainingTime?: number | null;
+}
+
+/**
+ * Applies a state change if the job is still at `version`; false when another change won the race
+ * (optimistic concurrency: the same statement on both engines, no lock held between read and write).
+ */
+export async function updateJobState(
+  db: Executor,
+  jobId: string,
+  version: number,
+  patch: JobStatePatch,
+): Promise<boolean> {
+  const result = await db
+    .updateTable("jobs")
+    .set({
+      state: patch.state,
+      update_time: patch.updateTime,
+      version: version + 1,
+      ...(patch.message !== undefined && { message: patch.message }),
+      ...(patch.pausedFrom !== undefined && { paused_from: patch.pausedFrom }),
+      ...(patch.assetId !== undefined && { asset_id: patch.assetId }),
+      ...(patch.firstTrainingTime !== undefined && { first_training_time: patch.firstTrainingTime }),
+      ...(patch.lastTrainingTime !== undefined && { last_training_time: patch.lastTrainingTime }),
+    })
+    .where("id", "=", jobId)
+    .where("version", "=", version)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** A job by id alone, for requests authorised by a signed URL rather than a credential. */
+export async function findJobById(db: Executor, jobId: string): Promise<Job | undefined> {
+  const row = await db.selectFrom("jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}

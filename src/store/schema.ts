@@ -57,6 +57,18 @@ export interface JobsTable {
   options: Generated<string>;
   /** Idempotency token of the create request (ICE ClientToken, MetaStudio X-Client-Token). */
   client_token: string | null;
+  paused_from: string | null;
+}
+
+export interface JobFilesTable {
+  job_id: string;
+  slot: string;
+  blob_key: string;
+  size: number;
+  sha256: string;
+  etag: string;
+  content_type: string;
+  upload_time: number;
 }
 
 export interface JobOperationLogsTable {
@@ -87,4 +99,5 @@ export interface DatabaseSchema {
   jobs: JobsTable;
   job_tags: JobTagsTable;
   job_operation_logs: JobOperationLogsTable;
+  job_files: JobFilesTable;
 }

@@ -21,8 +21,9 @@ export interface TestServer {
 export async function startTestServer(
   engine: Engine,
   jobsPerProject: readonly number[] = [120, 30],
+  env: Record<string, string> = {},
 ): Promise<TestServer> {
-  const t = await openTestRuntime(engine);
+  const t = await openTestRuntime(engine, env);
   // Real wall-clock time: signed requests carry the client's clock.
   t.clock.set(Date.now());
   const projects = [];

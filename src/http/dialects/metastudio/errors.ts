@@ -24,5 +24,8 @@ export const METASTUDIO_ERRORS: Readonly<Record<ErrorCode, { status: number; cod
   PROJECT_NOT_FOUND: { status: 404, code: "MSS.10002003" },
   JOB_NOT_FOUND: { status: 404, code: "MSS.10002001" },
   INVALID_STATE: { status: 409, code: "MSS.10002002" },
+  CONFLICT: { status: 409, code: "MSS.10002004" },
+  INVALID_FILE: { status: 400, code: "MSS.10001004" },
+  FILE_TOO_LARGE: { status: 413, code: "MSS.10002005" },
   INTERNAL: { status: 500, code: "MSS.00000004" },
 };

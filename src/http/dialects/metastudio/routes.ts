@@ -1,10 +1,12 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { DoppelError } from "../../../domain/errors.js";
+import { DoppelError, invalidParameter } from "../../../domain/errors.js";
+import { TRAINING_COMMANDS, type TrainingCommand } from "../../../domain/job-commands.js";
 import { checkAppUserId } from "../../../domain/text.js";
 import { authenticate } from "../../../services/authenticate.service.js";
 import type { ServiceContext } from "../../../services/context.js";
+import { runCommand } from "../../../services/job-commands.service.js";
 import { createJob, deleteJob, showJob, uploadUrls } from "../../../services/jobs.service.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
 import { toDoppelError } from "../../plugins/fastify-errors.js";
@@ -14,6 +16,8 @@ import { METASTUDIO_ERRORS } from "./errors.js";
 import { parseListQuery } from "./parse-query.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
 import {
+  CommandBodySchema,
+  CommandResponseSchema,
   CreateJobBodySchema,
   CreateJobResponseSchema,
   ErrorSchema,
@@ -83,6 +87,8 @@ export async function metaStudioRoutes(
       return { count: result.count, jobs: result.jobs.map(presentBasicInfo) };
     },
   );
+
+  commandRoute(app, ctx);
 
   app.post(
     JOBS_PATH,
@@ -154,6 +160,42 @@ export async function metaStudioRoutes(
       await deleteJob(ctx, callerOf(request), request.params.job_id);
       // MetaStudio answers a delete with 200, an empty body and only the X-Request-Id header.
       return reply.status(200).send(undefined);
+    },
+  );
+}
+
+const COMMAND_PATH = `${JOBS_PATH}/:job_id/command`;
+
+/** Registered separately so the main plugin stays about jobs; shares its hooks through `app`. */
+function commandRoute(app: FastifyInstance, ctx: ServiceContext): void {
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
+    COMMAND_PATH,
+    {
+      schema: {
+        params: JobParamsSchema,
+        body: CommandBodySchema,
+        response: { 200: CommandResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
+      },
+    },
+    async (request) => {
+      const { command, command_message: message } = request.body;
+      if (!(TRAINING_COMMANDS as readonly string[]).includes(command)) {
+        throw invalidParameter(
+          "command",
+          `${JSON.stringify(command.slice(0, 64))} is not a command Doppel carries out; use one of ${TRAINING_COMMANDS.join(", ")}`,
+        );
+      }
+      const result = await runCommand(
+        ctx,
+        callerOf(request),
+        request.params.job_id,
+        command as TrainingCommand,
+        message,
+      );
+      return {
+        commond_result: "EXCUTE_SUCCESS",
+        multipart_data: result.multipartData?.map((p) => ({ part_number: p.partNumber, etag: p.etag })),
+      };
     },
   );
 }

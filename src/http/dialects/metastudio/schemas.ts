@@ -108,3 +108,18 @@ export const ShowJobResponseSchema = Type.Composite([
   }),
 ]);
 export type ShowJobResponse = Static<typeof ShowJobResponseSchema>;
+
+/** Body of Execute2dModelTrainingCommandByUser. */
+export const CommandBodySchema = Type.Object({
+  command: Type.String({ minLength: 1, maxLength: 64 }),
+  command_message: Type.Optional(Type.String({ maxLength: 1024 })),
+  comment_data: Type.Optional(Type.Object({}, { additionalProperties: true })),
+});
+
+/** Huawei's spellings, `commond_result` and `EXCUTE_*` included. */
+export const CommandResponseSchema = Type.Object({
+  commond_result: Type.String(),
+  multipart_data: Type.Optional(
+    Type.Array(Type.Object({ part_number: Type.Integer(), etag: Type.String() })),
+  ),
+});

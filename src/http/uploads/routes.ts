@@ -1,0 +1,59 @@
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import { FILE_SLOTS, type FileSlot } from "../../domain/job-files.js";
+import type { ServiceContext } from "../../services/context.js";
+import { receiveUpload } from "../../services/uploads.service.js";
+import { sendMetaStudioError } from "../dialects/metastudio/routes.js";
+import { strictIntegers } from "../schemas/strict-integers.js";
+import { StringEnum } from "../schemas/string-enum.js";
+
+const UploadParams = Type.Object({
+  job_id: Type.String({ maxLength: 64 }),
+  slot: StringEnum(FILE_SLOTS),
+  part: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+});
+const UploadQuery = Type.Object({
+  expires: Type.Optional(Type.String({ maxLength: 16 })),
+  signature: Type.Optional(Type.String({ maxLength: 128 })),
+});
+
+/**
+ * `PUT /uploads/{job_id}/{slot}[/{part}]?expires=…&signature=…`: the presigned upload URLs of the
+ * local blob store, served by Doppel itself. The signature is the credential. The body streams
+ * straight into the blob store (never whole in memory). Answers like S3: 200 with the MD5 `ETag`.
+ */
+export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
+  const { ctx } = opts;
+  // Leave the body unread: the handler streams it. Any content type is accepted; the bytes decide.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
+  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
+
+  for (const path of ["/uploads/:job_id/:slot", "/uploads/:job_id/:slot/:part"]) {
+    app.put(
+      path,
+      {
+        preValidation: async (request) => {
+          // The signature covers the exact path, so check it before anything else looks at the request.
+          const query = request.query as { expires?: string; signature?: string };
+          const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
+          ctx.urls.verify("PUT", rawPath, query.expires, query.signature, ctx.now());
+          request.params = strictIntegers(
+            UploadParams,
+            request.params as Record<string, unknown>,
+          ) as typeof request.params;
+        },
+        schema: { params: UploadParams, querystring: UploadQuery },
+      },
+      async (request, reply) => {
+        const params = request.params as { job_id: string; slot: FileSlot; part?: number };
+        const stored = await receiveUpload(
+          ctx,
+          { jobId: params.job_id, slot: params.slot, part: params.part },
+          request.raw,
+        );
+        return reply.status(200).header("ETag", `"${stored.etag}"`).send("");
+      },
+    );
+  }
+}

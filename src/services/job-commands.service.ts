@@ -1,0 +1,225 @@
+import { Readable } from "node:stream";
+import { DoppelError } from "../domain/errors.js";
+import { PAUSABLE_STATES, type TrainingCommand, UPLOAD_STATES } from "../domain/job-commands.js";
+import type { FileSlot } from "../domain/job-files.js";
+import type { OperationLog } from "../domain/operation-log.js";
+import { canTransition, type JobState } from "../domain/states.js";
+import {
+  findJobOptions,
+  findVersionedJob,
+  type JobStatePatch,
+  updateJobState,
+} from "../store/job.repository.js";
+import { listJobFiles, upsertJobFile } from "../store/job-file.repository.js";
+import { appendOperationLog } from "../store/operation-log.repository.js";
+import type { ServiceContext } from "./context.js";
+import { partKey, partNumberOf, slotFileKey, slotPartsPrefix } from "./job-blobs.js";
+import { requireJob } from "./jobs.service.js";
+import type { Caller } from "./list-jobs.service.js";
+
+/** What a command reports besides success. */
+export interface CommandResult {
+  /** Parts uploaded so far, for the GET_*_MULTIPART_UPLOADED commands. */
+  readonly multipartData?: ReadonlyArray<{ readonly partNumber: number; readonly etag: string }>;
+}
+
+/** Runs a user command on one of the caller's jobs. Every state change goes through the transition table. */
+export async function runCommand(
+  ctx: ServiceContext,
+  caller: Caller,
+  jobId: string,
+  command: TrainingCommand,
+  message?: string,
+): Promise<CommandResult> {
+  const job = await requireJob(ctx, caller, jobId);
+  switch (command) {
+    case "GET_MULTIPART_UPLOADED":
+      return { multipartData: await uploadedParts(ctx, job.id, "training-video") };
+    case "GET_ACTION_VIDEO_MULTIPART_UPLOADED":
+      return { multipartData: await uploadedParts(ctx, job.id, "action-video") };
+    case "CONFIRM_MULTIPART_UPLOADED":
+      await assembleParts(ctx, job.id, job.state, "training-video", command);
+      return {};
+    case "CONFIRM_ACTION_VIDEO_MULTIPART_UPLOADED":
+      await assembleParts(ctx, job.id, job.state, "action-video", command);
+      return {};
+    case "SUBMITVERIFYING":
+      await submitForVerification(ctx, caller, job.id);
+      return {};
+    case "CONFIRM_ACCEPT":
+      await changeState(
+        ctx,
+        job.projectId,
+        job.id,
+        command,
+        ["WAIT_USER_CONFIRM"],
+        () => ({ to: "JOB_FINISH" }),
+        message,
+      );
+      return {};
+    case "CONFIRM_REJECT":
+      await changeState(
+        ctx,
+        job.projectId,
+        job.id,
+        command,
+        ["WAIT_USER_CONFIRM"],
+        () => ({ to: "JOB_REJECT" }),
+        message,
+      );
+      return {};
+    case "CONFIRM_PENDING":
+      await changeState(
+        ctx,
+        job.projectId,
+        job.id,
+        command,
+        PAUSABLE_STATES,
+        (from) => ({ to: "JOB_PENDING", patch: { pausedFrom: from } }),
+        message,
+      );
+      return {};
+    case "CONFIRM_ACTIVE":
+      await changeState(
+        ctx,
+        job.projectId,
+        job.id,
+        command,
+        ["JOB_PENDING"],
+        (_from, pausedFrom) => ({
+          to: (pausedFrom ?? "MANUAL_VERIFYING") as JobState,
+          patch: { pausedFrom: null },
+        }),
+        message,
+      );
+      return {};
+  }
+}
+
+/**
+ * Submits a job for automatic verification (first time, or again after a failed check). Refused until
+ * the training video is complete (CONFIRM_MULTIPART_UPLOADED assembled it).
+ */
+export async function submitForVerification(
+  ctx: ServiceContext,
+  caller: Caller,
+  jobId: string,
+): Promise<void> {
+  const job = await requireJob(ctx, caller, jobId);
+  const files = await listJobFiles(ctx.database.db, job.id);
+  if (!files.some((f) => f.slot === "training-video")) {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `Job ${job.id} has no complete training video yet: upload every part, then run CONFIRM_MULTIPART_UPLOADED before SUBMITVERIFYING`,
+    );
+  }
+  await changeState(ctx, job.projectId, job.id, "SUBMITVERIFYING", UPLOAD_STATES, () => ({
+    to: "AUTO_VERIFYING",
+  }));
+}
+
+async function uploadedParts(ctx: ServiceContext, jobId: string, slot: FileSlot) {
+  const blobs = await ctx.blobs.list(slotPartsPrefix(jobId, slot));
+  return blobs
+    .map((blob) => ({ partNumber: partNumberOf(blob.key), etag: blob.etag }))
+    .filter((p): p is { partNumber: number; etag: string } => p.partNumber !== undefined)
+    .sort((a, b) => a.partNumber - b.partNumber);
+}
+
+/** Streams parts 1…n into one file, in order, and records its size and sha256. */
+async function assembleParts(
+  ctx: ServiceContext,
+  jobId: string,
+  state: JobState,
+  slot: FileSlot,
+  command: TrainingCommand,
+): Promise<void> {
+  if (!UPLOAD_STATES.includes(state)) {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `${command} is not allowed while job ${jobId} is in state ${state}`,
+    );
+  }
+  const options = await findJobOptions(ctx.database.db, jobId);
+  const expected =
+    slot === "training-video" ? options.videoMultipartCount : options.actionVideoMultipartCount;
+  const present = new Set((await uploadedParts(ctx, jobId, slot)).map((p) => p.partNumber));
+  const missing = Array.from({ length: expected }, (_, i) => i + 1).filter((n) => !present.has(n));
+  if (expected === 0 || missing.length > 0) {
+    throw new DoppelError(
+      "INVALID_FILE",
+      expected === 0
+        ? `Job ${jobId} was created without ${slot} parts`
+        : `Job ${jobId} is missing ${slot} part${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of ${expected}`,
+    );
+  }
+  const blobs = ctx.blobs;
+  async function* concatenated() {
+    for (let part = 1; part <= expected; part++) yield* await blobs.get(partKey(jobId, slot, part));
+  }
+  const stored = await blobs.put(slotFileKey(jobId, slot), Readable.from(concatenated()));
+  const now = ctx.now();
+  await ctx.database.db.transaction().execute(async (trx) => {
+    await upsertJobFile(trx, jobId, {
+      slot,
+      blobKey: stored.key,
+      size: stored.size,
+      sha256: stored.sha256,
+      etag: stored.etag,
+      contentType: "video/mp4",
+      uploadTime: now,
+    });
+    await appendOperationLog(trx, jobId, {
+      operateTime: now,
+      operateUser: "USER",
+      logType: command,
+      logDescription: `${expected} ${slot} part${expected > 1 ? "s" : ""} assembled: ${stored.size} bytes, sha256 ${stored.sha256}`,
+      errorCode: null,
+      redoReasons: [],
+    });
+  });
+}
+
+/**
+ * Moves a job from one of `from` to the state `decide` picks, if the transition table allows it, with
+ * optimistic concurrency: of two concurrent changes exactly one wins; the other gets CONFLICT.
+ */
+async function changeState(
+  ctx: ServiceContext,
+  projectId: string,
+  jobId: string,
+  command: string,
+  from: readonly JobState[],
+  decide: (from: JobState, pausedFrom: string | null) => { to: JobState; patch?: Partial<JobStatePatch> },
+  message?: string,
+): Promise<void> {
+  const current = await findVersionedJob(ctx.database.db, projectId, jobId);
+  if (!current) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId} in this project`);
+  const { job, version, pausedFrom } = current;
+  const { to, patch } = decide(job.state, pausedFrom);
+  if (!from.includes(job.state) || !canTransition(job.state, to)) {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `${command} is not allowed while job ${jobId} is in state ${job.state}; it is allowed in ${from.join(", ")}`,
+    );
+  }
+  const now = ctx.now();
+  const log: OperationLog = {
+    operateTime: now,
+    operateUser: "USER",
+    logType: command,
+    logDescription: message ? `${job.state} → ${to}: ${message}` : `${job.state} → ${to}`,
+    errorCode: null,
+    redoReasons: [],
+  };
+  await ctx.database.db.transaction().execute(async (trx) => {
+    const applied = await updateJobState(trx, jobId, version, { state: to, updateTime: now, ...patch });
+    if (!applied) {
+      throw new DoppelError(
+        "CONFLICT",
+        `Job ${jobId} was changed by another request at the same time; read it again and retry`,
+      );
+    }
+    await appendOperationLog(trx, jobId, log);
+  });
+}

@@ -1,0 +1,110 @@
+import type { Readable } from "node:stream";
+import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
+import { sniff } from "../blobs/sniff.js";
+import { DoppelError } from "../domain/errors.js";
+import { isHexId } from "../domain/job.js";
+import { UPLOAD_STATES } from "../domain/job-commands.js";
+import { ACCEPTED_TYPES, type FileSlot, MULTIPART_SLOTS } from "../domain/job-files.js";
+import { findJobById, findJobOptions } from "../store/job.repository.js";
+import { upsertJobFile } from "../store/job-file.repository.js";
+import { appendOperationLog } from "../store/operation-log.repository.js";
+import type { ServiceContext } from "./context.js";
+import { partKey, slotFileKey } from "./job-blobs.js";
+
+/** Where an upload goes: a job's slot, and for multipart slots a part number. */
+export interface UploadTarget {
+  readonly jobId: string;
+  readonly slot: FileSlot;
+  readonly part?: number | undefined;
+}
+
+/**
+ * Streams one upload into the blob store. The caller has already checked the signed URL, which binds
+ * the job and slot. The content must be of a kind the slot accepts (checked by its magic bytes on the
+ * first part), at most `maxUploadBytes`; a re-upload replaces the earlier one atomically, and a cut
+ * connection leaves nothing behind.
+ */
+export async function receiveUpload(
+  ctx: ServiceContext,
+  target: UploadTarget,
+  body: Readable,
+): Promise<StoredBlob> {
+  const { jobId, slot, part } = target;
+  const job = isHexId(jobId) ? await findJobById(ctx.database.db, jobId) : undefined;
+  if (!job) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId.slice(0, 64)}`);
+  if (!UPLOAD_STATES.includes(job.state)) {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `Files of job ${jobId} cannot be uploaded in state ${job.state}; uploads are allowed in ${UPLOAD_STATES.join(", ")}`,
+    );
+  }
+  const multipart = MULTIPART_SLOTS.has(slot);
+  if (multipart) {
+    const options = await findJobOptions(ctx.database.db, jobId);
+    const count = slot === "training-video" ? options.videoMultipartCount : options.actionVideoMultipartCount;
+    if (part === undefined || part < 1 || part > count) {
+      throw new DoppelError(
+        "INVALID_PARAMETER",
+        `${slot} takes parts 1 to ${count}; got ${part ?? "no part number"}`,
+      );
+    }
+  } else if (part !== undefined) {
+    throw new DoppelError("INVALID_PARAMETER", `${slot} is a single file and takes no part number`);
+  }
+
+  let stream = body;
+  let contentType = "application/octet-stream";
+  if (!multipart || part === 1) {
+    const sniffed = await sniff(body);
+    if (sniffed.mime === undefined || !ACCEPTED_TYPES[slot].includes(sniffed.mime)) {
+      body.destroy();
+      throw new DoppelError(
+        "INVALID_FILE",
+        `The ${slot} upload is ${sniffed.mime ?? "of an unrecognised type"}; accepted: ${ACCEPTED_TYPES[slot].join(", ")}`,
+      );
+    }
+    stream = sniffed.stream;
+    contentType = sniffed.mime;
+  }
+  let stored: StoredBlob;
+  try {
+    stored = await ctx.blobs.put(
+      multipart ? partKey(jobId, slot, part as number) : slotFileKey(jobId, slot),
+      stream,
+      {
+        maxBytes: ctx.config.maxUploadBytes,
+      },
+    );
+  } catch (error) {
+    if (error instanceof BlobTooLargeError) {
+      throw new DoppelError(
+        "FILE_TOO_LARGE",
+        `The upload is larger than the limit of ${ctx.config.maxUploadBytes} bytes`,
+      );
+    }
+    throw error;
+  }
+  if (!multipart) {
+    const now = ctx.now();
+    await ctx.database.db.transaction().execute(async (trx) => {
+      await upsertJobFile(trx, jobId, {
+        slot,
+        blobKey: stored.key,
+        size: stored.size,
+        sha256: stored.sha256,
+        etag: stored.etag,
+        contentType,
+        uploadTime: now,
+      });
+      await appendOperationLog(trx, jobId, {
+        operateTime: now,
+        operateUser: "USER",
+        logType: "UPLOAD_FILE",
+        logDescription: `${slot} uploaded: ${stored.size} bytes`,
+        errorCode: null,
+        redoReasons: [],
+      });
+    });
+  }
+  return stored;
+}
