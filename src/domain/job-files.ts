@@ -34,3 +34,8 @@ export const ACCEPTED_TYPES: Readonly<Record<FileSlot, readonly string[]>> = {
     "audio/ogg",
   ],
 };
+
+/** The path Doppel serves a job's whole file at; signed URLs add `expires` and `signature`. */
+export function downloadPath(jobId: string, slot: FileSlot): string {
+  return `/downloads/${jobId}/${slot}`;
+}

@@ -78,6 +78,6 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
 
 /** Errors outside both dialects' routes: MetaStudio's envelope under /v1/, Alibaba's elsewhere. */
 function sendInDialect(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
-  const metaStudio = request.url.startsWith("/v1/") || request.url.startsWith("/uploads/");
+  const metaStudio = /^\/(v1|uploads|downloads)\//.test(request.url);
   return (metaStudio ? sendMetaStudioError : sendIceError)(request, reply, error);
 }

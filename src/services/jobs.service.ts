@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import {
   isHexId,
@@ -7,17 +8,22 @@ import {
   MODEL_VERSIONS,
   newJobId,
 } from "../domain/job.js";
-import { FILE_URL_TTL_MS, type FileSlot, uploadPath } from "../domain/job-files.js";
+import { downloadPath, FILE_URL_TTL_MS, type FileSlot, uploadPath } from "../domain/job-files.js";
 import { DEFAULT_JOB_OPTIONS, DELETABLE_STATES, type JobOptions } from "../domain/job-options.js";
 import type { OperationLog } from "../domain/operation-log.js";
+import type { JobState } from "../domain/states.js";
 import { checkText } from "../domain/text.js";
 import {
   deleteJobRow,
   findJob,
   findJobByClientToken,
   findJobOptions,
+  findVersionedJob,
   insertJob,
+  type JobEdit,
+  updateJobFields,
 } from "../store/job.repository.js";
+import { listJobFiles } from "../store/job-file.repository.js";
 import { appendOperationLog, listOperationLogs } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
 import { jobPrefix } from "./job-blobs.js";
@@ -117,6 +123,73 @@ export async function showJob(ctx: ServiceContext, caller: Caller, jobId: string
   return { job, options, logs };
 }
 
+/** A user edit; absent fields stay as they are. */
+export type UpdateJobInput = Omit<CreateJobInput, "clientToken" | "name"> & {
+  readonly name?: string | undefined;
+};
+
+/**
+ * Edits one of the caller's jobs in one of `allowedStates` (MetaStudio: after a failed check; ICE: in
+ * Init or Fail for the video). Returns the job and its options as they are now.
+ */
+export async function updateJob(
+  ctx: ServiceContext,
+  caller: Caller,
+  jobId: string,
+  input: UpdateJobInput,
+  allowedStates: readonly JobState[],
+): Promise<CreatedJob> {
+  const job = await requireJob(ctx, caller, jobId);
+  const current = await findVersionedJob(ctx.database.db, job.projectId, job.id);
+  if (!current) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId} in this project`);
+  if (!allowedStates.includes(current.job.state)) {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `Job ${jobId} is in state ${current.job.state} and cannot be updated now; it can be updated in ${allowedStates.join(", ")}`,
+    );
+  }
+  const oldOptions = await findJobOptions(ctx.database.db, job.id);
+  const options =
+    input.options === undefined
+      ? undefined
+      : checkOptions({ ...oldOptions, ...withoutUndefined(input.options) });
+  const edit: JobEdit = {
+    ...(input.name !== undefined && { name: requiredText("name", input.name, 64) }),
+    ...(input.description !== undefined && {
+      description: optionalText("description", input.description, 1000),
+    }),
+    ...(input.contact !== undefined && { contact: optionalText("contact", input.contact, 255) }),
+    ...(input.batchName !== undefined && { batchName: optionalText("batch_name", input.batchName, 255) }),
+    ...(input.tags !== undefined && { tags: checkTags(input.tags) }),
+    ...(input.modelVersion !== undefined && {
+      modelVersion: oneOf("model_version", input.modelVersion, MODEL_VERSIONS),
+    }),
+    ...(input.mattingType !== undefined && {
+      mattingType: oneOf("matting_type", input.mattingType, MATTING_TYPES),
+    }),
+    ...(input.modelResolution !== undefined && {
+      modelResolution: oneOf("model_resolution", input.modelResolution, MODEL_RESOLUTIONS),
+    }),
+    ...(options !== undefined && { options }),
+  };
+  const now = ctx.now();
+  await ctx.database.db.transaction().execute(async (trx) => {
+    if (!(await updateJobFields(trx, current.job, current.version, edit, now))) {
+      throw new DoppelError(
+        "CONFLICT",
+        `Job ${jobId} was changed by another request at the same time; read it again and retry`,
+      );
+    }
+    await appendOperationLog(trx, job.id, userLog(now, "UPDATE_JOB", "Job updated by the user"));
+  });
+  const updated = await requireJob(ctx, caller, jobId);
+  return { job: updated, options: options ?? oldOptions, created: false };
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 /** Deletes one of the caller's jobs, in the states MetaStudio allows. */
 export async function deleteJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<void> {
   const job = await requireJob(ctx, caller, jobId);
@@ -207,5 +280,35 @@ export function uploadUrls(ctx: ServiceContext, jobId: string, options: JobOptio
     grantFile: put("grant-file"),
     cover: put("cover"),
     audio: put("audio"),
+  };
+}
+
+/** Signed download URLs (paths) of the job's whole files, by slot, valid for FILE_URL_TTL_MS. */
+export async function downloadUrls(
+  ctx: ServiceContext,
+  jobId: string,
+): Promise<Partial<Record<FileSlot, string>>> {
+  const until = ctx.now() + FILE_URL_TTL_MS;
+  const files = await listJobFiles(ctx.database.db, jobId);
+  return Object.fromEntries(
+    files.map((f) => [f.slot, ctx.urls.sign("GET", downloadPath(jobId, f.slot), until)]),
+  );
+}
+
+/** A job's whole file for a signed download URL: its content type, size and a stream of it. */
+export async function openJobFile(
+  ctx: ServiceContext,
+  jobId: string,
+  slot: FileSlot,
+): Promise<{ contentType: string; size: number; sha256: string; stream: Readable }> {
+  const file = isHexId(jobId)
+    ? (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === slot)
+    : undefined;
+  if (!file) throw new DoppelError("JOB_NOT_FOUND", `Job ${jobId.slice(0, 64)} has no ${slot} file`);
+  return {
+    contentType: file.contentType,
+    size: file.size,
+    sha256: file.sha256,
+    stream: await ctx.blobs.get(file.blobKey),
   };
 }

@@ -307,3 +307,63 @@ export async function findJobById(db: Executor, jobId: string): Promise<Job | un
   const row = await db.selectFrom("jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
   return row ? fromRow(row) : undefined;
 }
+
+/** The user-editable fields of a job. */
+export interface JobEdit {
+  readonly name?: string;
+  readonly description?: string | null;
+  readonly contact?: string | null;
+  readonly batchName?: string | null;
+  readonly tags?: readonly string[];
+  readonly modelVersion?: string;
+  readonly mattingType?: string;
+  readonly modelResolution?: string;
+  readonly options?: JobOptions;
+}
+
+/** Applies a user edit if the job is still at `version`; false when another change won the race. */
+export async function updateJobFields(
+  db: Executor,
+  job: Job,
+  version: number,
+  edit: JobEdit,
+  updateTime: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable("jobs")
+    .set({
+      update_time: updateTime,
+      version: version + 1,
+      ...(edit.name !== undefined && { name: edit.name }),
+      ...(edit.description !== undefined && { description: edit.description }),
+      ...(edit.contact !== undefined && { contact: edit.contact }),
+      ...(edit.batchName !== undefined && { batch_name: edit.batchName }),
+      ...(edit.tags !== undefined && { tags: JSON.stringify(edit.tags) }),
+      ...(edit.modelVersion !== undefined && { model_version: edit.modelVersion }),
+      ...(edit.mattingType !== undefined && { matting_type: edit.mattingType }),
+      ...(edit.modelResolution !== undefined && { model_resolution: edit.modelResolution }),
+      ...(edit.options !== undefined && { options: JSON.stringify(edit.options) }),
+    })
+    .where("id", "=", job.id)
+    .where("version", "=", version)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) !== 1) return false;
+  if (edit.tags !== undefined) {
+    await db.deleteFrom("job_tags").where("job_id", "=", job.id).execute();
+    const tags = [...new Set(edit.tags)];
+    if (tags.length > 0) {
+      await db
+        .insertInto("job_tags")
+        .values(
+          tags.map((tag) => ({
+            job_id: job.id,
+            project_id: job.projectId,
+            tag,
+            create_time: job.createTime,
+          })),
+        )
+        .execute();
+    }
+  }
+  return true;
+}

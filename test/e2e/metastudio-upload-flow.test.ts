@@ -70,6 +70,15 @@ describe.each(ENGINES)("MetaStudio upload, confirm and submit on %s", (engine) =
       status: 200,
       body: { commond_result: "EXCUTE_SUCCESS" },
     });
+    const confirmed = (await (await api("GET", `/${job.job_id}`)).json()) as {
+      training_video_download_url: string;
+    };
+    const download = await fetch(confirmed.training_video_download_url);
+    expect(download.status).toBe(200);
+    expect(Buffer.from(await download.arrayBuffer()).equals(Buffer.concat(parts))).toBe(true);
+    expect(download.headers.get("x-content-sha256")).toBe(sha256(Buffer.concat(parts)));
+    const altered = confirmed.training_video_download_url.replace("/training-video?", "/cover?");
+    expect((await fetch(altered)).status).toBe(403);
     expect((await command(job.job_id, "SUBMITVERIFYING")).body).toEqual({ commond_result: "EXCUTE_SUCCESS" });
 
     const detail = (await (await api("GET", `/${job.job_id}`)).json()) as {
@@ -177,6 +186,39 @@ describe.each(ENGINES)("MetaStudio upload, confirm and submit on %s", (engine) =
     const unknown = await command(cid, "CONFIRM_MAGIC");
     expect(unknown.status).toBe(400);
     expect(String(unknown.body.error_msg)).toMatch(/not a command Doppel carries out/);
+  });
+
+  it("updates a job only after a failed check, with fresh upload URLs", async () => {
+    const job = await create(1);
+    const early = await api("PUT", `/${job.job_id}`, { name: "Renamed" });
+    expect(early.status).toBe(409);
+    expect(((await early.json()) as { error_msg: string }).error_msg).toContain("WAIT_FILE_UPLOAD");
+
+    const { updateJobState, findVersionedJob } = await import("../../src/store/job.repository.js");
+    const current = await findVersionedJob(s.t.runtime.database.db, a.id, job.job_id);
+    await updateJobState(s.t.runtime.database.db, job.job_id, current?.version ?? 0, {
+      state: "AUTO_VERIFY_FAILED",
+      updateTime: s.t.clock.now,
+    });
+    const res = await api("PUT", `/${job.job_id}`, {
+      name: "Renamed",
+      video_multipart_count: 2,
+      tags: ["retry"],
+    });
+    expect(res.status).toBe(200);
+    const urls = (await res.json()) as { job_id: string; training_video_upload_url: string[] };
+    expect(urls.job_id).toBe(job.job_id);
+    expect(urls.training_video_upload_url).toHaveLength(2);
+    const detail = (await (await api("GET", `/${job.job_id}`)).json()) as Record<string, unknown>;
+    expect(detail).toMatchObject({
+      name: "Renamed",
+      tags: ["retry"],
+      video_multipart_count: 2,
+      state: "AUTO_VERIFY_FAILED",
+    });
+    expect((await put(urls.training_video_upload_url[1] as string, randomBytes(10))).status).toBe(200);
+    const bad = await api("PUT", `/${job.job_id}`, { video_multipart_count: 0 });
+    expect(bad.status).toBe(400);
   });
 
   it("deletes a job together with its files", async () => {

@@ -2,6 +2,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { FILE_SLOTS, type FileSlot } from "../../domain/job-files.js";
 import type { ServiceContext } from "../../services/context.js";
+import { openJobFile } from "../../services/jobs.service.js";
 import { receiveUpload } from "../../services/uploads.service.js";
 import { sendMetaStudioError } from "../dialects/metastudio/routes.js";
 import { strictIntegers } from "../schemas/strict-integers.js";
@@ -18,8 +19,8 @@ const UploadQuery = Type.Object({
 });
 
 /**
- * `PUT /uploads/{job_id}/{slot}[/{part}]?expires=…&signature=…`: the presigned upload URLs of the
- * local blob store, served by Doppel itself. The signature is the credential. The body streams
+ * `PUT /uploads/{job_id}/{slot}[/{part}]?expires=…&signature=…` and `GET /downloads/{job_id}/{slot}?…`:
+ * the presigned upload and download URLs of job files, served by Doppel itself. The signature is the credential. The body streams
  * straight into the blob store (never whole in memory). Answers like S3: 200 with the MD5 `ETag`.
  */
 export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
@@ -28,6 +29,27 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
   app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
+
+  app.get(
+    "/downloads/:job_id/:slot",
+    {
+      preValidation: async (request) => {
+        const query = request.query as { expires?: string; signature?: string };
+        const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
+        ctx.urls.verify("GET", rawPath, query.expires, query.signature, ctx.now());
+      },
+      schema: { params: Type.Omit(UploadParams, ["part"]), querystring: UploadQuery },
+    },
+    async (request, reply) => {
+      const params = request.params as { job_id: string; slot: FileSlot };
+      const file = await openJobFile(ctx, params.job_id, params.slot);
+      return reply
+        .header("Content-Type", file.contentType)
+        .header("Content-Length", String(file.size))
+        .header("X-Content-Sha256", file.sha256)
+        .send(file.stream);
+    },
+  );
 
   for (const path of ["/uploads/:job_id/:slot", "/uploads/:job_id/:slot/:part"]) {
     app.put(

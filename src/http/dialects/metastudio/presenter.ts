@@ -1,4 +1,5 @@
 import type { Job } from "../../../domain/job.js";
+import type { FileSlot } from "../../../domain/job-files.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
 import type { JobDetail } from "../../../services/jobs.service.js";
 import type { ShowJobResponse, TrainingJobBasicInfo } from "./schemas.js";
@@ -32,11 +33,16 @@ export function presentBasicInfo(job: Job): TrainingJobBasicInfo {
   return info;
 }
 
-/** Show2dModelTrainingJob's body. */
-export function presentDetail(detail: JobDetail): ShowJobResponse {
+/** Show2dModelTrainingJob's body; `urls` are the signed download URLs of the job's files, by slot. */
+export function presentDetail(detail: JobDetail, urls: Partial<Record<FileSlot, string>>): ShowJobResponse {
   const { options } = detail;
   return {
     ...presentBasicInfo(detail.job),
+    cover_download_url: urls.cover,
+    training_video_download_url: urls["training-video"],
+    action_video_download_url: urls["action-video"],
+    grant_file_download_url: urls["grant-file"],
+    audio_file_download_url: urls.audio,
     video_multipart_count: options.videoMultipartCount,
     action_video_multipart_count: options.actionVideoMultipartCount,
     command_message: options.commandMessage,

@@ -7,7 +7,16 @@ import { checkAppUserId } from "../../../domain/text.js";
 import { authenticate } from "../../../services/authenticate.service.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { runCommand } from "../../../services/job-commands.service.js";
-import { createJob, deleteJob, showJob, uploadUrls } from "../../../services/jobs.service.js";
+import {
+  type CreateJobInput,
+  createJob,
+  deleteJob,
+  downloadUrls,
+  showJob,
+  type UploadUrls,
+  updateJob,
+  uploadUrls,
+} from "../../../services/jobs.service.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
 import { toDoppelError } from "../../plugins/fastify-errors.js";
 import { signedRequestOf } from "../../plugins/raw-body.js";
@@ -18,6 +27,7 @@ import { presentBasicInfo, presentDetail } from "./presenter.js";
 import {
   CommandBodySchema,
   CommandResponseSchema,
+  type CreateJobBody,
   CreateJobBodySchema,
   CreateJobResponseSchema,
   ErrorSchema,
@@ -100,40 +110,34 @@ export async function metaStudioRoutes(
       },
     },
     async (request) => {
-      const body = request.body;
       const token = request.headers["x-client-token"];
       const { job, options } = await createJob(ctx, callerOf(request), {
-        name: body.name,
-        contact: body.contact,
-        batchName: body.batch_name,
-        tags: body.tags,
-        modelVersion: body.model_version,
-        modelResolution: body.model_resolution,
-        mattingType: body.matting_type,
+        ...jobInputOf(request.body),
+        name: request.body.name,
         clientToken: typeof token === "string" ? token : undefined,
-        options: {
-          commandMessage: body.command_message,
-          videoMultipartCount: body.video_multipart_count ?? 1,
-          actionVideoMultipartCount: body.action_video_multipart_count ?? 0,
-          isBackgroundReplacement: body.is_background_replacement,
-          audioSourceType: body.audio_source_type,
-          voiceProperties: body.voice_properties,
-          isFlexus: body.is_flexus,
-          isLiveCopy: body.is_live_copy,
-          isOndemandResource: body.is_ondemand_resource,
-          isOnlyHumanModel: body.is_only_human_model,
-        },
       });
-      const base = `${request.protocol}://${request.host}`;
-      const urls = uploadUrls(ctx, job.id, options);
-      return {
-        job_id: job.id,
-        training_video_upload_url: urls.trainingVideo.map((u) => base + u),
-        action_video_upload_url: urls.actionVideo.map((u) => base + u),
-        cover_upload_url: base + urls.cover,
-        grant_file_upload_url: base + urls.grantFile,
-        audio_upload_url: base + urls.audio,
-      };
+      return presentUploadUrls(request, uploadUrls(ctx, job.id, options), job.id);
+    },
+  );
+
+  app.put(
+    `${JOBS_PATH}/:job_id`,
+    {
+      schema: {
+        params: JobParamsSchema,
+        body: Type.Partial(CreateJobBodySchema),
+        response: { 200: CreateJobResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
+      },
+    },
+    async (request) => {
+      const { job, options } = await updateJob(
+        ctx,
+        callerOf(request),
+        request.params.job_id,
+        { ...jobInputOf(request.body), name: request.body.name },
+        ["AUTO_VERIFY_FAILED", "MANUAL_VERIFY_FAILED"],
+      );
+      return presentUploadUrls(request, uploadUrls(ctx, job.id, options), job.id);
     },
   );
 
@@ -145,7 +149,14 @@ export async function metaStudioRoutes(
         response: { 200: ShowJobResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
       },
     },
-    async (request) => presentDetail(await showJob(ctx, callerOf(request), request.params.job_id)),
+    async (request) => {
+      const detail = await showJob(ctx, callerOf(request), request.params.job_id);
+      const base = `${request.protocol}://${request.host}`;
+      const urls = Object.fromEntries(
+        Object.entries(await downloadUrls(ctx, detail.job.id)).map(([slot, path]) => [slot, base + path]),
+      );
+      return presentDetail(detail, urls);
+    },
   );
 
   app.delete(
@@ -198,6 +209,47 @@ function commandRoute(app: FastifyInstance, ctx: ServiceContext): void {
       };
     },
   );
+}
+
+/** The job fields of a create or update body, in the service's terms (absent stays absent). */
+function jobInputOf(body: Partial<CreateJobBody>): Omit<CreateJobInput, "name" | "clientToken"> {
+  const multipart =
+    body.video_multipart_count !== undefined || body.action_video_multipart_count !== undefined;
+  return {
+    contact: body.contact,
+    batchName: body.batch_name,
+    tags: body.tags,
+    modelVersion: body.model_version,
+    modelResolution: body.model_resolution,
+    mattingType: body.matting_type,
+    options: {
+      commandMessage: body.command_message,
+      ...(multipart && {
+        videoMultipartCount: body.video_multipart_count ?? 1,
+        actionVideoMultipartCount: body.action_video_multipart_count ?? 0,
+      }),
+      isBackgroundReplacement: body.is_background_replacement,
+      audioSourceType: body.audio_source_type,
+      voiceProperties: body.voice_properties,
+      isFlexus: body.is_flexus,
+      isLiveCopy: body.is_live_copy,
+      isOndemandResource: body.is_ondemand_resource,
+      isOnlyHumanModel: body.is_only_human_model,
+    },
+  };
+}
+
+/** Create and Update answer with the job id and absolute, signed upload URLs. */
+function presentUploadUrls(request: FastifyRequest, urls: UploadUrls, jobId: string) {
+  const base = `${request.protocol}://${request.host}`;
+  return {
+    job_id: jobId,
+    training_video_upload_url: urls.trainingVideo.map((u) => base + u),
+    action_video_upload_url: urls.actionVideo.map((u) => base + u),
+    cover_upload_url: base + urls.cover,
+    grant_file_upload_url: base + urls.grantFile,
+    audio_upload_url: base + urls.audio,
+  };
 }
 
 function callerOf(request: FastifyRequest): Caller {

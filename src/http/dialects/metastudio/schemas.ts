@@ -104,6 +104,10 @@ export const ShowJobResponseSchema = Type.Composite([
     command_message: Type.Optional(Type.String()),
     audio_source_type: Type.Optional(Type.String()),
     is_background_replacement: Type.Optional(Type.Boolean()),
+    training_video_download_url: Type.Optional(Type.String()),
+    action_video_download_url: Type.Optional(Type.String()),
+    grant_file_download_url: Type.Optional(Type.String()),
+    audio_file_download_url: Type.Optional(Type.String()),
     operation_logs: Type.Array(OperationLogSchema),
   }),
 ]);
