@@ -138,6 +138,35 @@ export async function huaweiListJobs<T = MetaStudioList>(
   return { status: Number(httpStatusCode), body: body as T, requestId: requestId as string | undefined };
 }
 
+/**
+ * Any MetaStudio training-job call as the generated client issues it: `url` is the SDK's template
+ * (e.g. `…/user/jobs/{job_id}/command`), path parameters filled by the SDK, a JSON body when given.
+ */
+export async function huaweiCall<T = Record<string, unknown>>(
+  client: HcClient,
+  method: "GET" | "POST" | "PUT" | "DELETE",
+  url: string,
+  pathParams: Readonly<Record<string, string>>,
+  body?: unknown,
+): Promise<HuaweiResult<T>> {
+  const options = {
+    method,
+    url,
+    contentType: "application/json",
+    queryParams: {},
+    pathParams: { ...pathParams },
+    headers: {},
+    ...(body !== undefined && { data: body }),
+    responseHeaders: ["X-Request-Id"],
+  };
+  const response = (await client.sendRequest(options as unknown as HttpRequestOptions)) as Record<
+    string,
+    unknown
+  >;
+  const { httpStatusCode, "X-Request-Id": requestId, ...rest } = response ?? {};
+  return { status: Number(httpStatusCode), body: rest as T, requestId: requestId as string | undefined };
+}
+
 /** An axios response transformer that reports the raw text, then parses JSON as axios would. */
 function observingParser(observe: (status: number, rawBody: string) => void) {
   return (data: unknown, _headers: unknown, status?: number): unknown => {
