@@ -6,6 +6,7 @@ import { openSqlite } from "./dialects/sqlite.js";
 import * as m0001 from "./migrations/0001-foundation.js";
 import * as m0002 from "./migrations/0002-unlogged-nonces.js";
 import * as m0003 from "./migrations/0003-job-lifecycle.js";
+import * as m0004 from "./migrations/0004-media.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatabaseKind = "sqlite" | "postgres";
@@ -48,6 +49,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0001-foundation": m0001,
   "0002-unlogged-nonces": m0002,
   "0003-job-lifecycle": m0003,
+  "0004-media": m0004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -50,3 +50,26 @@ export async function listJobFiles(db: Executor, jobId: string): Promise<JobFile
     uploadTime: Number(row.upload_time),
   }));
 }
+
+/**
+ * Claims a job for a change of its files: bumps its version (and update time) if it is in one of
+ * `states`, and answers whether it was. Run it first in the transaction that records the file: on
+ * PostgreSQL the update locks the job row, so the file change and its operation log serialize with any
+ * concurrent state change (whose optimistic version check then fails instead of submitting a job whose
+ * video was swapped underneath it), and two concurrent log appends cannot pick the same `seq`.
+ */
+export async function claimJobForFileChange(
+  db: Executor,
+  jobId: string,
+  states: readonly string[],
+  updateTime: number,
+): Promise<boolean> {
+  if (states.length === 0) return false;
+  const result = await db
+    .updateTable("jobs")
+    .set((eb) => ({ version: eb("version", "+", 1), update_time: updateTime }))
+    .where("id", "=", jobId)
+    .where("state", "in", states)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}

@@ -101,3 +101,27 @@ export interface DatabaseSchema {
   job_operation_logs: JobOperationLogsTable;
   job_files: JobFilesTable;
 }
+
+/** An uploaded file (ICE media asset) that a training job can name as its video or portrait. */
+export interface MediaTable {
+  id: string;
+  project_id: string;
+  /** `video` or `image`. */
+  media_type: string;
+  file_name: string | null;
+  /** `UPLOADING` until the file has arrived, then `READY`; a READY media never changes. */
+  state: string;
+  blob_key: string | null;
+  size: number | null;
+  sha256: string | null;
+  etag: string | null;
+  /** The sniffed type (`video/mp4`, `image/png`, …), never the client's Content-Type. */
+  mime: string | null;
+  create_time: number;
+  upload_time: number | null;
+}
+
+// Declaration merging keeps this file append-only: the media table joins the schema above.
+export interface DatabaseSchema {
+  media: MediaTable;
+}

@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { FILE_SLOTS, type FileSlot } from "../../domain/job-files.js";
 import type { ServiceContext } from "../../services/context.js";
 import { openJobFile } from "../../services/jobs.service.js";
+import { receiveMediaUpload } from "../../services/media.service.js";
 import { receiveUpload } from "../../services/uploads.service.js";
 import { sendMetaStudioError } from "../dialects/metastudio/routes.js";
 import { strictIntegers } from "../schemas/strict-integers.js";
@@ -48,6 +49,27 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
         .header("Content-Length", String(file.size))
         .header("X-Content-Sha256", file.sha256)
         .send(file.stream);
+    },
+  );
+
+  // Media files of ICE's CreateUploadMedia: the static `media` segment wins over `:job_id`.
+  app.put(
+    "/uploads/media/:media_id",
+    {
+      preValidation: async (request) => {
+        const query = request.query as { expires?: string; signature?: string };
+        const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
+        ctx.urls.verify("PUT", rawPath, query.expires, query.signature, ctx.now());
+      },
+      schema: { params: Type.Object({ media_id: Type.String({ maxLength: 64 }) }), querystring: UploadQuery },
+    },
+    async (request, reply) => {
+      const stored = await receiveMediaUpload(
+        ctx,
+        (request.params as { media_id: string }).media_id,
+        request.raw,
+      );
+      return reply.status(200).header("ETag", `"${stored.etag}"`).send("");
     },
   );
 

@@ -43,7 +43,9 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
         `Action ${JSON.stringify(actionName.slice(0, 64))} is not an ICE API that Doppel serves`,
       );
     }
-    const data = await action.run(ctx, { principal }, validate(action.params, params));
+    const data = await action.run(ctx, { principal }, validate(action.params, params), {
+      origin: `${request.protocol}://${request.host}`,
+    });
     return reply.send({ RequestId: iceRequestId(request), Data: data, Success: true });
   };
   app.get("/", handler);

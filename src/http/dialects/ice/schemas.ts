@@ -31,3 +31,120 @@ export interface AvatarTrainingJobListItem {
   LastTrainingTime: string;
   CreateTime: string;
 }
+
+/*
+ * The avatar-training actions. Parameters are strings on the wire (query or form body); those the
+ * action requires are declared optional here and checked by the action itself, so that an absent one
+ * is answered with Alibaba's `MissingParameter` rather than the validator's `InvalidParameter`. Text
+ * lengths are checked in characters (code points) by the action, not by `maxLength` (UTF-16 units).
+ */
+
+const Text = (description: string) => Type.String({ description });
+const OneOf = <T extends string>(values: readonly T[]) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { description: `one of ${values.join(", ")}` },
+  );
+
+/** ICE avatar types Doppel trains. */
+export const AVATAR_TYPES = ["2DAvatar"] as const;
+
+/** Spellings of a boolean the Alibaba SDKs send (`true`), and the docs' example (`True`). */
+export const BOOLEAN_SPELLINGS = ["true", "false", "True", "False", "TRUE", "FALSE"] as const;
+
+const PageNo = Type.Integer({
+  minimum: 1,
+  maximum: 10_000_000,
+  default: 1,
+  description: "an integer from 1",
+});
+const PageSize = Type.Integer({
+  minimum: 1,
+  maximum: 100,
+  default: 10,
+  description: "an integer from 1 to 100",
+});
+
+/**
+ * Doppel's minimal `CreateUploadMedia`. Alibaba's action of that name takes `FileInfo` JSON and answers
+ * OSS upload credentials (`UploadAddress`, `UploadAuth`); Doppel stores files itself, so it takes
+ * `MediaType` (`video` | `image`, required) and an optional `FileName`, and answers
+ * `Data: {MediaId, UploadURL}`: PUT the file's bytes to `UploadURL` (signed, valid 24 hours) and pass
+ * `MediaId` as `Video` or `Portrait`.
+ */
+export const CreateUploadMediaParams = Type.Object({
+  MediaType: Type.Optional(OneOf(["video", "image"] as const)),
+  FileName: Type.Optional(Text("a file name of at most 255 characters")),
+});
+export type CreateUploadMediaParams = Static<typeof CreateUploadMediaParams>;
+
+const avatarFields = {
+  AvatarName: Type.Optional(Text("a name of at most 64 characters")),
+  AvatarDescription: Type.Optional(Text("a description of at most 1000 characters")),
+  AvatarType: Type.Optional(OneOf(AVATAR_TYPES)),
+  Portrait: Type.Optional(Text("the MediaId of an uploaded image")),
+  Thumbnail: Type.Optional(Text("an http(s) URL of at most 512 characters")),
+  Transparent: Type.Optional(OneOf(BOOLEAN_SPELLINGS)),
+  Video: Type.Optional(Text("the MediaId of an uploaded video")),
+};
+
+export const CreateAvatarTrainingJobParams = Type.Object({
+  ...avatarFields,
+  /** Same token, same job (Doppel's addition; the MetaStudio dialect's X-Client-Token shares it). */
+  ClientToken: Type.Optional(Text("at most 64 printable ASCII characters")),
+});
+export type CreateAvatarTrainingJobParams = Static<typeof CreateAvatarTrainingJobParams>;
+
+export const UpdateAvatarTrainingJobParams = Type.Object({
+  JobId: Type.Optional(Text("a job id")),
+  ...avatarFields,
+});
+export type UpdateAvatarTrainingJobParams = Static<typeof UpdateAvatarTrainingJobParams>;
+
+/** Submit, Get and Delete take just the job. */
+export const JobIdParams = Type.Object({ JobId: Type.Optional(Text("a job id")) });
+export type JobIdParams = Static<typeof JobIdParams>;
+
+export const GetAvatarParams = Type.Object({ AvatarId: Type.Optional(Text("an avatar id")) });
+export type GetAvatarParams = Static<typeof GetAvatarParams>;
+
+export const ListAvatarsParams = Type.Object({
+  AvatarType: Type.Optional(OneOf(AVATAR_TYPES)),
+  PageNo,
+  PageSize,
+});
+export type ListAvatarsParams = Static<typeof ListAvatarsParams>;
+
+/** GetAvatarTrainingJob's AvatarTrainingJob, field for field as the ICE SDK models it. */
+export interface AvatarTrainingJobDetail {
+  JobId: string;
+  AvatarId: string;
+  AvatarName: string;
+  AvatarDescription: string;
+  AvatarType: string;
+  Status: string;
+  Message: string;
+  Thumbnail: string;
+  Portrait: string;
+  Video: string;
+  Transparent: boolean;
+  FirstTrainingTime: string;
+  LastTrainingTime: string;
+}
+
+/** One of ListAvatars' AvatarList, as the ICE SDK models it. */
+export interface AvatarListItem {
+  AvatarId: string;
+  AvatarName: string;
+  AvatarDescription: string;
+  AvatarType: string;
+  Portrait: string;
+  Thumbnail: string;
+  Transparent: boolean;
+}
+
+/** GetAvatar's Avatar: a list item plus the size of the avatar's frames in pixels. */
+export interface AvatarDetail extends AvatarListItem {
+  Width: number;
+  Height: number;
+}

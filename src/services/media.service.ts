@@ -1,0 +1,315 @@
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
+import { sniff } from "../blobs/sniff.js";
+import { DoppelError, invalidParameter } from "../domain/errors.js";
+import { isHexId, newJobId } from "../domain/job.js";
+import { FILE_URL_TTL_MS } from "../domain/job-files.js";
+import type { JobState } from "../domain/states.js";
+import { checkText } from "../domain/text.js";
+import { findJobById } from "../store/job.repository.js";
+import { claimJobForFileChange, listJobFiles, upsertJobFile } from "../store/job-file.repository.js";
+import {
+  type AvatarRecord,
+  findAvatar,
+  findMedia,
+  insertMedia,
+  listAvatars as listAvatarRows,
+  type MediaRecord,
+  markMediaReady,
+} from "../store/media.repository.js";
+import { appendOperationLog } from "../store/operation-log.repository.js";
+import type { ServiceContext } from "./context.js";
+import { jobPrefix } from "./job-blobs.js";
+import type { Caller } from "./list-jobs.service.js";
+
+/**
+ * Media: files uploaded on their own (ICE `CreateUploadMedia`) and then named by id as a training job's
+ * `Video` or `Portrait`. A media is created UPLOADING with a signed PUT URL served by Doppel; the first
+ * complete upload of an accepted kind makes it READY, and a READY media never changes, so an id always
+ * names the same bytes. A job that names a video gets its own copy of the bytes under its prefix: the
+ * job's delete sweeps its copy and never the media, and the media outlives any job that used it.
+ */
+export const MEDIA_TYPES = ["video", "image"] as const;
+export type MediaType = (typeof MEDIA_TYPES)[number];
+
+/** Sniffed types each media type accepts: ICE's training-video formats, and still images for portraits. */
+export const MEDIA_ACCEPTED_TYPES: Readonly<Record<MediaType, readonly string[]>> = {
+  video: ["video/mp4", "video/quicktime", "video/webm"],
+  image: ["image/jpeg", "image/png", "image/webp"],
+};
+
+/** The path Doppel serves a media upload at; signed URLs add `expires` and `signature`. */
+export function mediaUploadPath(mediaId: string): string {
+  return `/uploads/media/${mediaId}`;
+}
+
+/** A media waiting for its file, and the signed path (valid FILE_URL_TTL_MS) to PUT the file to. */
+export interface CreatedMedia {
+  readonly mediaId: string;
+  readonly uploadPath: string;
+}
+
+/** Creates an UPLOADING media in the caller's project. */
+export async function createUploadMedia(
+  ctx: ServiceContext,
+  caller: Caller,
+  input: { readonly mediaType: MediaType; readonly fileName?: string | undefined },
+): Promise<CreatedMedia> {
+  const now = ctx.now();
+  const fileName =
+    input.fileName === undefined || input.fileName === "" ? null : checkText("FileName", input.fileName, 255);
+  const mediaId = newJobId(now);
+  await insertMedia(ctx.database.db, {
+    id: mediaId,
+    projectId: caller.principal.projectId,
+    mediaType: input.mediaType,
+    fileName,
+    createTime: now,
+  });
+  return { mediaId, uploadPath: ctx.urls.sign("PUT", mediaUploadPath(mediaId), now + FILE_URL_TTL_MS) };
+}
+
+/**
+ * Streams the file of a media into the blob store. The caller has already checked the signed URL,
+ * which binds the media id. The content must be of a kind the media type accepts (magic bytes), at most
+ * `maxUploadBytes`. Each upload goes to its own key and only the first complete one is recorded; a
+ * later upload of the same bytes (a client retrying after a lost response) answers like the first, as
+ * an S3 PUT would, different bytes are refused, and a cut connection leaves nothing behind.
+ */
+export async function receiveMediaUpload(
+  ctx: ServiceContext,
+  mediaId: string,
+  body: Readable,
+): Promise<StoredBlob> {
+  const media = isHexId(mediaId) ? await findMedia(ctx.database.db, mediaId) : undefined;
+  if (!media) {
+    throw new DoppelError("INVALID_PARAMETER", `No media ${mediaId.slice(0, 64)}`, "media_id");
+  }
+  const accepted = MEDIA_ACCEPTED_TYPES[media.mediaType as MediaType] ?? [];
+  const sniffed = await sniff(body);
+  if (sniffed.mime === undefined || !accepted.includes(sniffed.mime)) {
+    body.destroy();
+    throw new DoppelError(
+      "INVALID_FILE",
+      `The upload for ${media.mediaType} media ${media.id} is ${sniffed.mime ?? "of an unrecognised type"}; accepted: ${accepted.join(", ")}`,
+    );
+  }
+  let stored: StoredBlob;
+  try {
+    stored = await ctx.blobs.put(`media/${media.id}/${randomUUID().replaceAll("-", "")}`, sniffed.stream, {
+      maxBytes: ctx.config.maxUploadBytes,
+      contentType: sniffed.mime,
+    });
+  } catch (error) {
+    if (error instanceof BlobTooLargeError) {
+      throw new DoppelError(
+        "FILE_TOO_LARGE",
+        `The upload is larger than the limit of ${ctx.config.maxUploadBytes} bytes`,
+      );
+    }
+    throw error;
+  }
+  const recorded = await markMediaReady(ctx.database.db, media.id, {
+    blobKey: stored.key,
+    size: stored.size,
+    sha256: stored.sha256,
+    etag: stored.etag,
+    mime: sniffed.mime,
+    uploadTime: ctx.now(),
+  });
+  if (recorded) return stored;
+  // An earlier upload of this media is what the id names; ours was only a retry or is refused.
+  await ctx.blobs.delete(stored.key);
+  const winner = await findMedia(ctx.database.db, media.id);
+  if (
+    winner?.state === "READY" &&
+    winner.sha256 === stored.sha256 &&
+    winner.blobKey !== null &&
+    winner.etag !== null
+  ) {
+    return {
+      key: winner.blobKey,
+      size: winner.size ?? stored.size,
+      etag: winner.etag,
+      sha256: winner.sha256,
+    };
+  }
+  throw alreadyUploaded(winner ?? media);
+}
+
+function alreadyUploaded(media: MediaRecord): DoppelError {
+  return new DoppelError(
+    "INVALID_STATE",
+    `Media ${media.id} is already uploaded${media.sha256 ? ` (sha256 ${media.sha256})` : ""}; a media's file never changes: call CreateUploadMedia for another file`,
+  );
+}
+
+/**
+ * A READY media of the caller's project of type `type`, named by `parameter` (`Video`, `Portrait`);
+ * INVALID_PARAMETER naming that parameter otherwise.
+ */
+export async function requireReadyMedia(
+  ctx: ServiceContext,
+  caller: Caller,
+  mediaId: string,
+  type: MediaType,
+  parameter: string,
+): Promise<MediaRecord & { blobKey: string; sha256: string; mime: string }> {
+  const media = isHexId(mediaId) ? await findMedia(ctx.database.db, mediaId) : undefined;
+  if (!media || media.projectId !== caller.principal.projectId) {
+    throw invalidParameter(
+      parameter,
+      `no media ${JSON.stringify(mediaId.slice(0, 64))} in this project; upload the file with CreateUploadMedia and pass its MediaId`,
+    );
+  }
+  if (media.mediaType !== type) {
+    throw invalidParameter(
+      parameter,
+      `media ${media.id} is an ${media.mediaType}; ${parameter} takes ${type} media`,
+    );
+  }
+  if (media.state !== "READY" || media.blobKey === null || media.sha256 === null || media.mime === null) {
+    throw invalidParameter(
+      parameter,
+      `media ${media.id} has no file yet: PUT the file to the UploadURL that CreateUploadMedia returned`,
+    );
+  }
+  return { ...media, blobKey: media.blobKey, sha256: media.sha256, mime: media.mime };
+}
+
+/** Where a job keeps its copies of media files; the job's delete sweeps them with everything else. */
+function mediaCopyPrefix(jobId: string): string {
+  return `${jobPrefix(jobId)}training-video/media/`;
+}
+
+/**
+ * Makes a READY video media the job's complete training video (what CONFIRM_MULTIPART_UPLOADED makes
+ * of uploaded parts), if the job is in one of `allowedStates`. The bytes are copied under the job's
+ * prefix (streamed, never whole in memory) to a key of their own, then recorded in one transaction
+ * that claims the job row; so a concurrent submit either sees the old video or the new one, never a
+ * half-written file. Attaching the video a job already has does nothing.
+ */
+export async function attachTrainingVideo(
+  ctx: ServiceContext,
+  jobId: string,
+  media: MediaRecord & { blobKey: string; sha256: string; mime: string },
+  allowedStates: readonly JobState[],
+): Promise<void> {
+  const prefix = `${mediaCopyPrefix(jobId)}${media.id}/`;
+  const isThisMedia = (file: { blobKey: string; sha256: string } | undefined) =>
+    file?.blobKey.startsWith(prefix) === true && file.sha256 === media.sha256;
+  const current = (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === "training-video");
+  if (isThisMedia(current)) return;
+
+  const copy = await ctx.blobs.put(
+    `${prefix}${randomUUID().replaceAll("-", "")}`,
+    await ctx.blobs.get(media.blobKey),
+    {
+      contentType: media.mime,
+    },
+  );
+  if (copy.sha256 !== media.sha256) {
+    await ctx.blobs.delete(copy.key);
+    throw new Error(`the blob of media ${media.id} no longer has sha256 ${media.sha256}`);
+  }
+  const now = ctx.now();
+  const outcome = await ctx.database.db.transaction().execute(async (trx) => {
+    if (!(await claimJobForFileChange(trx, jobId, allowedStates, now))) return { kind: "refused" } as const;
+    const previous = (await listJobFiles(trx, jobId)).find((f) => f.slot === "training-video");
+    if (isThisMedia(previous)) return { kind: "unchanged" } as const;
+    await upsertJobFile(trx, jobId, {
+      slot: "training-video",
+      blobKey: copy.key,
+      size: copy.size,
+      sha256: copy.sha256,
+      etag: copy.etag,
+      contentType: media.mime,
+      uploadTime: now,
+    });
+    await appendOperationLog(trx, jobId, {
+      operateTime: now,
+      operateUser: "USER",
+      logType: "UPLOAD_FILE",
+      logDescription: `training-video taken from media ${media.id}: ${copy.size} bytes, sha256 ${copy.sha256}`,
+      errorCode: null,
+      redoReasons: [],
+    });
+    return { kind: "attached", replaced: previous?.blobKey } as const;
+  });
+  if (outcome.kind !== "attached") {
+    await ctx.blobs.delete(copy.key);
+    if (outcome.kind === "refused") {
+      const job = await findJobById(ctx.database.db, jobId);
+      throw new DoppelError(
+        job ? "INVALID_STATE" : "JOB_NOT_FOUND",
+        job
+          ? `Job ${jobId} is in state ${job.state}; its training video can be changed only in ${allowedStates.join(", ")}`
+          : `No job ${jobId} in this project`,
+      );
+    }
+    return;
+  }
+  // The copy this one replaced is the job's own and nothing refers to it any more. (An assembled
+  // multipart video is left alone: CONFIRM_MULTIPART_UPLOADED rewrites that key in place.)
+  if (outcome.replaced?.startsWith(mediaCopyPrefix(jobId)) && outcome.replaced !== copy.key) {
+    await ctx.blobs.delete(outcome.replaced);
+  }
+}
+
+/** Whether a job has its complete training video (attached from a media, or assembled from parts). */
+export async function hasTrainingVideo(ctx: ServiceContext, jobId: string): Promise<boolean> {
+  return (await listJobFiles(ctx.database.db, jobId)).some((f) => f.slot === "training-video");
+}
+
+/** A trained avatar as ICE shows it: the job that made it, with its creation options. */
+export interface Avatar extends Omit<AvatarRecord, "options"> {
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** The caller's avatar with this id (a job's asset id); JOB_NOT_FOUND naming the avatar otherwise. */
+export async function getAvatar(ctx: ServiceContext, caller: Caller, avatarId: string): Promise<Avatar> {
+  // Refuses control characters and malformed Unicode, which PostgreSQL cannot even compare (NUL).
+  checkText("AvatarId", avatarId, 1000);
+  const record =
+    avatarId.length <= 64 ? await findAvatar(ctx.database.db, scopeOf(caller), avatarId) : undefined;
+  if (!record) {
+    throw new DoppelError(
+      "JOB_NOT_FOUND",
+      `No avatar ${JSON.stringify(avatarId.slice(0, 64))} in this project`,
+      "AvatarId",
+    );
+  }
+  return withOptions(record);
+}
+
+/** One page of the caller's avatars, newest first, and how many there are. */
+export async function listAvatars(
+  ctx: ServiceContext,
+  caller: Caller,
+  query: { readonly offset: number; readonly limit: number; readonly avatarType?: string | undefined },
+): Promise<{ count: number; avatars: Avatar[] }> {
+  const { count, avatars } = await listAvatarRows(
+    ctx.database.db,
+    { ...scopeOf(caller), avatarType: query.avatarType },
+    { offset: query.offset, limit: query.limit },
+  );
+  return { count, avatars: avatars.map(withOptions) };
+}
+
+function scopeOf(caller: Caller) {
+  return { projectId: caller.principal.projectId, appUserId: caller.appUserId };
+}
+
+function withOptions(record: AvatarRecord): Avatar {
+  let options: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(record.options);
+    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
+      options = parsed as Record<string, unknown>;
+    }
+  } catch {
+    // Options are written by Doppel as JSON; a damaged value shows as no options rather than a 500.
+  }
+  return { ...record, options };
+}
