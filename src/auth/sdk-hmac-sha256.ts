@@ -29,7 +29,10 @@ import {
 } from "./verifier-support.js";
 
 const ALGORITHM = "SDK-HMAC-SHA256";
-const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
+/** The scheme name, first word of the Authorization header. */
+export const SDK_HMAC_SHA256 = ALGORITHM;
+/** The `X-Sdk-Content-Sha256` value that makes the signature cover this literal instead of the body. */
+export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 const SDK_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const FORMAT_HINT =
   "expected `SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<a;b;c>, Signature=<64 hex digits>`";
@@ -70,21 +73,17 @@ export async function verifySdkHmacSha256(
 
   const uri = canonicalUri(req.path);
   const query = canonicalQueryFromRaw(req.rawQuery);
-  // The Node SDK sends `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` for non-JSON bodies (uploads) and then
-  // signs that literal instead of the body hash. Any other value is ignored: we hash the body we got.
-  const payloadHash =
-    headerOf(req, "x-sdk-content-sha256") === UNSIGNED_PAYLOAD ? UNSIGNED_PAYLOAD : sha256Hex(req.body);
+  const payloadHash = sdkPayloadHash(req);
 
   for (const order of headerOrders(auth.signedHeaders)) {
-    const canonicalRequest = [
-      req.method,
+    const stringToSign = sdkStringToSign(rawDate, {
+      method: req.method,
       uri,
       query,
-      canonicalHeaderLines(req, order),
-      auth.signedHeadersField,
+      headerLines: canonicalHeaderLines(req, order),
+      signedHeadersField: auth.signedHeadersField,
       payloadHash,
-    ].join("\n");
-    const stringToSign = `${ALGORITHM}\n${rawDate}\n${sha256Hex(canonicalRequest)}`;
+    });
     if (signaturesEqual(hmac("sha256", record.secret, stringToSign), auth.signature)) {
       return { projectId: record.projectId, accessKeyId: record.accessKeyId, scheme: ALGORITHM };
     }
@@ -93,6 +92,46 @@ export async function verifySdkHmacSha256(
     "SIGNATURE_MISMATCH",
     `The SDK-HMAC-SHA256 signature does not match the request. Doppel signed method ${req.method}, canonical URI ${JSON.stringify(uri)}, canonical query ${JSON.stringify(query)}, headers ${auth.signedHeadersField} and payload hash ${payloadHash}, dated ${rawDate}. Check that the secret key belongs to access key ${auth.accessKeyId} and that nothing (a proxy, a retry with a new body) changed the request after it was signed`,
   );
+}
+
+/** The parts of an SDK-HMAC-SHA256 canonical request, each already in canonical form. */
+export interface SdkCanonicalParts {
+  readonly method: string;
+  /** From `canonicalUri`. */
+  readonly uri: string;
+  /** From `canonicalQuery` / `canonicalQueryFromRaw`. */
+  readonly query: string;
+  /** One `name:value\n` line per signed header, in signing order (`canonicalHeaderLines`). */
+  readonly headerLines: string;
+  /** The SignedHeaders field exactly as it appears in the Authorization header. */
+  readonly signedHeadersField: string;
+  /** From `sdkPayloadHash`. */
+  readonly payloadHash: string;
+}
+
+/**
+ * StringToSign for a request dated `sdkDate` (the X-Sdk-Date value): shared by the verifier and by
+ * `signSdkHmacSha256`, so both build the canonical request with the same code.
+ */
+export function sdkStringToSign(sdkDate: string, parts: SdkCanonicalParts): string {
+  const canonicalRequest = [
+    parts.method,
+    parts.uri,
+    parts.query,
+    parts.headerLines,
+    parts.signedHeadersField,
+    parts.payloadHash,
+  ].join("\n");
+  return `${ALGORITHM}\n${sdkDate}\n${sha256Hex(canonicalRequest)}`;
+}
+
+/**
+ * The payload hash of a request. The Node SDK sends `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` for
+ * non-JSON bodies (uploads) and then signs that literal instead of the body hash. Any other value is
+ * ignored: the hash is of the body as sent.
+ */
+export function sdkPayloadHash(req: Pick<IncomingSignedRequest, "headers" | "body">): string {
+  return req.headers["x-sdk-content-sha256"] === UNSIGNED_PAYLOAD ? UNSIGNED_PAYLOAD : sha256Hex(req.body);
 }
 
 /**
@@ -107,7 +146,7 @@ export async function verifySdkHmacSha256(
  * never verify (the SDK's signature does not describe what it sent). MetaStudio ids never contain them.
  * The SDK also strips a trailing `/` before sending, so `/jobs` and `/jobs/` share one canonical form.
  */
-function canonicalUri(path: string): string {
+export function canonicalUri(path: string): string {
   const encoded = (path === "" ? "/" : path).split("/").map(encodeRfc3986).join("/");
   return encoded.endsWith("/") ? encoded : `${encoded}/`;
 }
@@ -118,8 +157,13 @@ function canonicalUri(path: string): string {
  * SignedHeaders only for names with `_` or digits. Both orders cover exactly the same signed content.
  */
 function headerOrders(signed: readonly string[]): readonly (readonly string[])[] {
-  const locale = [...signed].sort((a, b) => a.localeCompare(b));
+  const locale = localeHeaderOrder(signed);
   return locale.every((name, i) => name === signed[i]) ? [signed] : [signed, locale];
+}
+
+/** The order the Node SDK writes canonical header lines in (`localeCompare` of the lowercase names). */
+export function localeHeaderOrder(names: readonly string[]): string[] {
+  return [...names].sort((a, b) => a.localeCompare(b));
 }
 
 function parseSdkDate(raw: string): number {

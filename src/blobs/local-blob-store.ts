@@ -67,11 +67,12 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async put(key: string, body: Readable, options: PutOptions = {}): Promise<StoredBlob> {
+    let dir: string | undefined;
     let temp: string | undefined;
     let committed = false;
     try {
       assertValidKey(key);
-      const dir = this.#dir(key);
+      dir = this.#dir(key);
       const created = await this.#createTemp(dir);
       temp = created.path;
       const hasher = new ContentHasher(options.maxBytes);
@@ -88,7 +89,11 @@ export class LocalBlobStore implements BlobStore {
       body.destroy();
       throw error;
     } finally {
-      if (temp !== undefined && !committed) await unlink(temp).catch(() => {});
+      if (dir !== undefined && !committed) {
+        if (temp !== undefined) await unlink(temp).catch(() => {});
+        // A failed put of a new key leaves no empty directories behind.
+        await this.#prune(dir);
+      }
     }
   }
 

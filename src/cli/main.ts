@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { isDoppelError } from "../domain/errors.js";
 import { registerAdminCommands } from "./admin.command.js";
+import { registerJobsCommands } from "./jobs.command.js";
 import { registerServeCommand } from "./serve.command.js";
 
 const program = new Command()
@@ -10,6 +11,7 @@ const program = new Command()
   .showHelpAfterError();
 registerServeCommand(program);
 registerAdminCommands(program);
+registerJobsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -17,6 +17,8 @@ export interface Database {
   readonly kind: DatabaseKind;
   /** Where it lives, with any password removed, for logs. */
   readonly description: string;
+  /** PostgreSQL: the schema Doppel's tables are in. */
+  readonly schema?: string;
   close(): Promise<void>;
 }
 
@@ -36,9 +38,9 @@ export function isPostgresUrl(url: string | undefined): url is string {
 /** Opens the configured database. Does not migrate; call `migrateToLatest`. */
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (isPostgresUrl(options.url)) {
-    const db = await openPostgres(options.url, options.pgSchema);
+    const { db, schema } = await openPostgres(options.url, options.pgSchema);
     const safe = options.url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
-    return { db, kind: "postgres", description: safe, close: () => db.destroy() };
+    return { db, kind: "postgres", description: safe, schema, close: () => db.destroy() };
   }
   mkdirSync(dirname(options.sqlitePath), { recursive: true });
   const db = openSqlite(options.sqlitePath);
@@ -56,7 +58,13 @@ const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
 
 /** Applies every pending migration; safe to run from several processes at once (Kysely's lock). */
 export async function migrateToLatest(database: Database): Promise<string[]> {
-  const migrator = new Migrator({ db: database.db, provider });
+  // Name the schema: otherwise Kysely takes migration tables in *any* schema of the database (another
+  // application's, or another Doppel's) for its own.
+  const migrator = new Migrator({
+    db: database.db,
+    provider,
+    ...(database.schema !== undefined && { migrationTableSchema: database.schema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);

@@ -122,6 +122,10 @@ describe.each(ENGINES)("MetaStudio upload, confirm and submit on %s", (engine) =
 
     const big = await put(job.training_video_upload_url[1] as string, randomBytes(1024 * 1024 + 1));
     expect(big.status).toBe(413);
+    // Far over the limit: the answer still arrives (the body is dropped, not the connection).
+    const huge = await put(job.training_video_upload_url[1] as string, randomBytes(8 * 1024 * 1024));
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { error_msg: string }).error_msg).toMatch(/larger than the limit/);
 
     const url = new URL(job.training_video_upload_url[1] as string);
     const otherPart = url.toString().replace("/training-video/2?", "/training-video/1?");

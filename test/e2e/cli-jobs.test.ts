@@ -1,0 +1,215 @@
+import type { ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { partRanges } from "../../src/cli/jobs.command.js";
+import { doppel, doppelFails, serve, stopChild } from "../support/cli.js";
+
+/** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
+const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+interface ShowJson {
+  job_id: string;
+  state: string;
+  video_multipart_count: number;
+  training_video_download_url?: string;
+  operation_logs: Array<{ log_type: string; log_description: string }>;
+}
+
+/** A port nothing listens on: one the system just handed out and took back. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** `doppel jobs` against a real `doppel serve` (SQLite; the server suites cover PostgreSQL). */
+describe("doppel jobs against a running server", () => {
+  let dir: string;
+  let server: { url: string; child: ChildProcess };
+  let projectId: string;
+  /** Environment of every CLI call: the server, an access key, and a private TMPDIR for saved URLs. */
+  let env: NodeJS.ProcessEnv;
+  let token: string;
+
+  /** A ~3 MB file that passes the server's magic-byte check, written under the test's directory. */
+  const video = (name: string, bytes = 3 * 1024 * 1024) => {
+    const content = Buffer.concat([MP4_HEAD, randomBytes(bytes - MP4_HEAD.length)]);
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return { path, content };
+  };
+  const jobs = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    doppel(["jobs", ...args], { ...env, ...extra });
+  const savedUrls = (jobId: string) =>
+    (
+      JSON.parse(readFileSync(join(dir, "tmp", "doppel-uploads", `${jobId}.json`), "utf8")) as {
+        training_video_upload_url: string[];
+      }
+    ).training_video_upload_url;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "doppel-cli-jobs-"));
+    const serverEnv = { DOPPEL_DATA_DIR: join(dir, "data"), DATABASE_URL: "", DOPPEL_LOG_LEVEL: "warn" };
+    const started = await serve(["--processes", "1"], serverEnv);
+    server = started;
+    projectId = /Created project "default" \(([0-9a-f]{32})\)/.exec(started.output)?.[1] as string;
+    expect(projectId).toBeDefined();
+    const key = JSON.parse(await doppel(["key", "create", "--project", projectId, "--json"], serverEnv)) as {
+      access_key_id: string;
+      secret_access_key: string;
+    };
+    token = (
+      JSON.parse(await doppel(["token", "create", "--project", projectId, "--json"], serverEnv)) as {
+        token: string;
+      }
+    ).token;
+    const tmp = join(dir, "tmp");
+    env = {
+      DOPPEL_ENDPOINT: started.url,
+      DOPPEL_PROJECT_ID: projectId,
+      DOPPEL_ACCESS_KEY_ID: key.access_key_id,
+      DOPPEL_SECRET_ACCESS_KEY: key.secret_access_key,
+      DOPPEL_TOKEN: "",
+      TMPDIR: tmp,
+    };
+  });
+
+  afterAll(async () => {
+    if (server) await stopChild(server.child);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("creates, uploads in 3 parts, submits, shows, lists, and refuses to delete a submitted job", async () => {
+    const file = video("flow.mp4");
+    const created = JSON.parse(
+      await jobs(["create", "--name", "CLI flow", "--parts", "3", "--tag", "cli", "--tag", "e2e", "--json"]),
+    ) as { job_id: string; training_video_upload_url: string[]; upload_state_file: string };
+    expect(created.job_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(created.training_video_upload_url).toHaveLength(3);
+    expect(savedUrls(created.job_id)).toEqual(created.training_video_upload_url);
+
+    const uploaded = await jobs(["upload", "--job", created.job_id, "--file", file.path]);
+    for (const part of [1, 2, 3]) expect(uploaded).toMatch(new RegExp(`^part ${part}/3: sent `, "m"));
+    expect(uploaded).toContain(
+      `assembled 3 parts: ${file.content.length} bytes, sha256 ${sha256(file.content)}`,
+    );
+
+    expect(await jobs(["submit", "--job", created.job_id])).toContain(
+      `submitted job ${created.job_id}: AUTO_VERIFYING`,
+    );
+    const shown = JSON.parse(await jobs(["show", "--job", created.job_id, "--json"])) as ShowJson;
+    expect(shown.state).toBe("AUTO_VERIFYING");
+    expect(shown.operation_logs.map((l) => l.log_type)).toEqual([
+      "CREATE_JOB",
+      "CONFIRM_MULTIPART_UPLOADED",
+      "SUBMITVERIFYING",
+    ]);
+    expect(await jobs(["show", "--job", created.job_id])).toMatch(/^state: +AUTO_VERIFYING$/m);
+
+    const table = await jobs(["list", "--state", "AUTO_VERIFYING"]);
+    const lines = table.trim().split("\n");
+    expect(lines[0]).toMatch(/^JOB ID +STATE +CREATED +NAME +BATCH +TAGS$/);
+    expect(lines.find((l) => l.startsWith(created.job_id))).toMatch(/AUTO_VERIFYING .*CLI flow .*cli,e2e$/);
+    const page = JSON.parse(await jobs(["list", "--limit", "100", "--json"])) as {
+      count: number;
+      jobs: Array<{ job_id: string }>;
+    };
+    expect(page.jobs.map((j) => j.job_id)).toContain(created.job_id);
+
+    const refused = await doppelFails(["jobs", "delete", "--job", created.job_id], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(
+      `doppel: Job ${created.job_id} is in state AUTO_VERIFYING and cannot be deleted now; it can be deleted in WAIT_FILE_UPLOAD`,
+    );
+    expect(refused.stderr).toContain("(MSS.10002002)");
+  }, 90_000);
+
+  it("resumes an upload: only parts the server lacks, or has with other bytes, are sent", async () => {
+    const file = video("resume.mp4");
+    const { job_id: jobId } = JSON.parse(
+      await jobs(["create", "--name", "Resume", "--parts", "3", "--json"]),
+    ) as {
+      job_id: string;
+    };
+    // A cut upload: part 1 arrived whole; part 2 holds other bytes (an older attempt); part 3 is missing.
+    const urls = savedUrls(jobId);
+    const [one] = partRanges(file.content.length, 3);
+    const put = (url: string | undefined, body: Buffer) => fetch(url as string, { method: "PUT", body });
+    expect((await put(urls[0], file.content.subarray(one?.start, one?.end))).status).toBe(200);
+    expect((await put(urls[1], randomBytes(1000))).status).toBe(200);
+
+    const output = await jobs(["upload", "--job", jobId, "--file", file.path, "--parts", "3"]);
+    expect(output).toMatch(/^part 1\/3: already uploaded, skipped /m);
+    expect(output).toMatch(/^part 2\/3: sent /m);
+    expect(output).toMatch(/^part 3\/3: sent /m);
+
+    const shown = JSON.parse(await jobs(["show", "--job", jobId, "--json"])) as ShowJson;
+    expect(shown.operation_logs.at(-1)?.log_description).toContain(
+      `${file.content.length} bytes, sha256 ${sha256(file.content)}`,
+    );
+    const download = await fetch(shown.training_video_download_url as string);
+    expect(sha256(Buffer.from(await download.arrayBuffer()))).toBe(sha256(file.content));
+
+    // Everything there: a second run sends nothing and assembles the same file again.
+    const again = await jobs(["upload", "--job", jobId, "--file", file.path]);
+    expect(again.match(/already uploaded, skipped/g)).toHaveLength(3);
+    expect(again).toContain(`sha256 ${sha256(file.content)}`);
+    expect(await jobs(["delete", "--job", jobId])).toBe(`deleted job ${jobId}\n`);
+  }, 90_000);
+
+  it("creates and uploads in one go with an X-Auth-Token", async () => {
+    const file = video("one-go.mp4", 1024 * 1024);
+    const result = JSON.parse(
+      await jobs(["create", "--name", "One go", "--parts", "2", "--file", file.path, "--json"], {
+        DOPPEL_ACCESS_KEY_ID: "",
+        DOPPEL_SECRET_ACCESS_KEY: "",
+        DOPPEL_TOKEN: token,
+      }),
+    ) as { job_id: string; upload: { size: number; sha256: string; parts: Array<{ status: string }> } };
+    expect(result.upload).toMatchObject({ size: file.content.length, sha256: sha256(file.content) });
+    expect(result.upload.parts.map((p) => p.status)).toEqual(["sent", "sent"]);
+  }, 60_000);
+
+  it("refuses bad input and explains what to do", async () => {
+    const closed = await closedPort();
+    const none = "0".repeat(32);
+    const cases: Array<[args: string[], extra: NodeJS.ProcessEnv, expected: string | RegExp]> = [
+      [
+        ["list"],
+        { DOPPEL_ENDPOINT: `http://127.0.0.1:${closed}` },
+        `Doppel is not reachable at http://127.0.0.1:${closed} (connection refused). Start it with \`npx doppel serve\``,
+      ],
+      [
+        ["list"],
+        { DOPPEL_ACCESS_KEY_ID: "", DOPPEL_SECRET_ACCESS_KEY: "" },
+        /no credentials for .*doppel key create/,
+      ],
+      [["list"], { DOPPEL_SECRET_ACCESS_KEY: "wrong" }, "signature does not match"],
+      [["show", "--job", "nope"], {}, "expected a job id"],
+      [["show", "--job", none], {}, `No job "${none}" in this project`],
+      [["list", "--limit", "101"], {}, "--limit must be a whole number from 1 to 100"],
+      [["list", "--state", "DONE"], {}, "unknown state DONE; states are WAIT_FILE_UPLOAD"],
+      [["create", "--name", "x", "--parts", "0"], {}, "--parts must be a whole number from 1 to 1000"],
+      [["create", "--name", "x", "--file", join(dir, "missing.mp4")], {}, "does not exist"],
+      [["create", "--name", "x", "--file", join(dir, "data", "server.key")], {}, "is not a recognised video"],
+      [["upload", "--job", none, "--file", video("v.mp4", 1000).path], {}, "no upload URLs saved for job"],
+    ];
+    // Independent, so run side by side: each is a process start through tsx.
+    await Promise.all(
+      cases.map(async ([args, extra, expected]) => {
+        const result = await doppelFails(["jobs", ...args], { ...env, ...extra });
+        expect(result.code, args.join(" ")).toBe(1);
+        if (typeof expected === "string") expect(result.stderr).toContain(expected);
+        else expect(result.stderr).toMatch(expected);
+      }),
+    );
+  }, 90_000);
+});
