@@ -43,6 +43,11 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Removes every blob under `prefix`; returns how many. */
   deletePrefix(prefix: string): Promise<number>;
+  /**
+   * A URL a client can GET the blob from directly until it expires, for stores that have their own
+   * (S3). Absent: Doppel serves downloads itself through its signed URLs.
+   */
+  presignGet?(key: string, expiresInSeconds: number): Promise<string>;
 }
 
 /** A key that names no blob. */

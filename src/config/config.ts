@@ -18,6 +18,18 @@ export interface Config {
   readonly tokenTtlMs: number;
   /** Largest single upload (one part or one file), in bytes. */
   readonly maxUploadBytes: number;
+  /** Where job files live: `<dataDir>/blobs`, or an S3-compatible bucket. */
+  readonly blobStore:
+    | { readonly kind: "local"; readonly root: string }
+    | {
+        readonly kind: "s3";
+        readonly bucket: string;
+        readonly endpoint: string | undefined;
+        readonly region: string;
+        readonly forcePathStyle: boolean;
+        readonly prefix: string | undefined;
+        readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+      };
 }
 
 /** Command-line flags as commander hands them over (all optional strings). */
@@ -27,6 +39,7 @@ export interface ConfigFlags {
   host?: string | undefined;
   port?: string | undefined;
   processes?: string | undefined;
+  blobStore?: string | undefined;
   serverKey?: string | undefined;
   logLevel?: string | undefined;
 }
@@ -55,6 +68,18 @@ export const SETTINGS = [
     "base64 32-byte key that encrypts stored secrets",
   ],
   ["--log-level", "DOPPEL_LOG_LEVEL", "info", "fatal|error|warn|info|debug|trace|silent"],
+  ["--blob-store", "DOPPEL_BLOB_STORE", "local", "where job files live: `local` (<data-dir>/blobs) or `s3`"],
+  ["", "DOPPEL_S3_BUCKET", "(required for s3)", "bucket of the S3 blob store"],
+  ["", "DOPPEL_S3_ENDPOINT", "(AWS)", "endpoint of an S3-compatible service, e.g. http://127.0.0.1:9000"],
+  ["", "DOPPEL_S3_REGION", "us-east-1", "region of the bucket"],
+  [
+    "",
+    "DOPPEL_S3_FORCE_PATH_STYLE",
+    "true with an endpoint",
+    "path-style addressing (http://host/bucket/key)",
+  ],
+  ["", "DOPPEL_S3_PREFIX", "(none)", "key prefix inside the bucket"],
+  ["", "DOPPEL_S3_ACCESS_KEY_ID / DOPPEL_S3_SECRET_ACCESS_KEY", "(SDK default chain)", "S3 credentials"],
   [
     "",
     "DOPPEL_MAX_CLOCK_SKEW_SECONDS",
@@ -97,6 +122,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       integer("DOPPEL_TOKEN_TTL_HOURS", env.DOPPEL_TOKEN_TTL_HOURS ?? "24", 1, 24 * 365) * 3600 * 1000,
     maxUploadBytes:
       integer("DOPPEL_MAX_UPLOAD_MB", env.DOPPEL_MAX_UPLOAD_MB ?? "5120", 1, 1024 * 1024) * 1024 * 1024,
+    blobStore: blobStoreConfig(flags.blobStore ?? env.DOPPEL_BLOB_STORE ?? "local", dataDir, env),
   });
 }
 
@@ -107,6 +133,35 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
  */
 function processCount(raw: string): number {
   return raw === "auto" ? Math.min(availableParallelism(), 4) : integer("processes", raw, 1, 256);
+}
+
+function blobStoreConfig(kind: string, dataDir: string, env: NodeJS.ProcessEnv): Config["blobStore"] {
+  if (kind === "local") return { kind, root: resolve(dataDir, "blobs") };
+  if (kind !== "s3") throw new Error(`blob store must be local or s3 (got ${JSON.stringify(kind)})`);
+  const bucket = nonEmpty(env.DOPPEL_S3_BUCKET);
+  if (bucket === undefined) throw new Error("DOPPEL_S3_BUCKET is required with --blob-store s3");
+  const endpoint = nonEmpty(env.DOPPEL_S3_ENDPOINT);
+  const accessKeyId = nonEmpty(env.DOPPEL_S3_ACCESS_KEY_ID);
+  const secretAccessKey = nonEmpty(env.DOPPEL_S3_SECRET_ACCESS_KEY);
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new Error("set both DOPPEL_S3_ACCESS_KEY_ID and DOPPEL_S3_SECRET_ACCESS_KEY, or neither");
+  }
+  const pathStyle = nonEmpty(env.DOPPEL_S3_FORCE_PATH_STYLE);
+  if (pathStyle !== undefined && pathStyle !== "true" && pathStyle !== "false") {
+    throw new Error("DOPPEL_S3_FORCE_PATH_STYLE must be true or false");
+  }
+  return {
+    kind,
+    bucket,
+    endpoint,
+    region: nonEmpty(env.DOPPEL_S3_REGION) ?? "us-east-1",
+    forcePathStyle: pathStyle === undefined ? endpoint !== undefined : pathStyle === "true",
+    prefix: nonEmpty(env.DOPPEL_S3_PREFIX),
+    credentials:
+      accessKeyId !== undefined && secretAccessKey !== undefined
+        ? { accessKeyId, secretAccessKey }
+        : undefined,
+  };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

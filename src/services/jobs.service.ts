@@ -283,16 +283,26 @@ export function uploadUrls(ctx: ServiceContext, jobId: string, options: JobOptio
   };
 }
 
-/** Signed download URLs (paths) of the job's whole files, by slot, valid for FILE_URL_TTL_MS. */
+/**
+ * Signed download URLs of the job's whole files, by slot, valid for FILE_URL_TTL_MS: the blob store's
+ * own presigned URLs when it has them (S3), else Doppel's (`origin` + `/downloads/…`).
+ */
 export async function downloadUrls(
   ctx: ServiceContext,
   jobId: string,
+  origin: string,
 ): Promise<Partial<Record<FileSlot, string>>> {
   const until = ctx.now() + FILE_URL_TTL_MS;
   const files = await listJobFiles(ctx.database.db, jobId);
-  return Object.fromEntries(
-    files.map((f) => [f.slot, ctx.urls.sign("GET", downloadPath(jobId, f.slot), until)]),
+  const urls = await Promise.all(
+    files.map(async (f) => {
+      const url = ctx.blobs.presignGet
+        ? await ctx.blobs.presignGet(f.blobKey, FILE_URL_TTL_MS / 1000)
+        : origin + ctx.urls.sign("GET", downloadPath(jobId, f.slot), until);
+      return [f.slot, url] as const;
+    }),
   );
+  return Object.fromEntries(urls);
 }
 
 /** A job's whole file for a signed download URL: its content type, size and a stream of it. */

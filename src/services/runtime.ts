@@ -1,8 +1,9 @@
-import { join } from "node:path";
 import { SecretBox } from "../auth/secret-box.js";
 import { loadServerKey } from "../auth/server-key.js";
 import { UrlSigner } from "../auth/url-signer.js";
+import type { BlobStore } from "../blobs/blob-store.js";
 import { LocalBlobStore } from "../blobs/local-blob-store.js";
+import { S3BlobStore } from "../blobs/s3-blob-store.js";
 import type { Config } from "../config/config.js";
 import { type Database, migrateToLatest, openDatabase } from "../store/database.js";
 import type { ServiceContext } from "./context.js";
@@ -24,6 +25,7 @@ export async function openRuntime(
     sqlitePath: config.sqlitePath,
     pgSchema: options.pgSchema,
   });
+  const blobs = openBlobStore(config.blobStore);
   try {
     await migrateToLatest(database);
   } catch (error) {
@@ -33,10 +35,25 @@ export async function openRuntime(
   return {
     database,
     secrets,
-    blobs: new LocalBlobStore(join(config.dataDir, "blobs")),
+    blobs,
     urls: new UrlSigner(serverKey),
     config,
     now: options.now ?? Date.now,
-    close: () => database.close(),
+    close: async () => {
+      await database.close();
+      if (blobs instanceof S3BlobStore) blobs.close();
+    },
   };
+}
+
+function openBlobStore(config: Config["blobStore"]): BlobStore {
+  if (config.kind === "local") return new LocalBlobStore(config.root);
+  return new S3BlobStore({
+    bucket: config.bucket,
+    region: config.region,
+    forcePathStyle: config.forcePathStyle,
+    ...(config.endpoint !== undefined && { endpoint: config.endpoint }),
+    ...(config.prefix !== undefined && { prefix: config.prefix }),
+    ...(config.credentials !== undefined && { credentials: config.credentials }),
+  });
 }

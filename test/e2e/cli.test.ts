@@ -92,6 +92,10 @@ describe("the doppel command on the embedded default", () => {
     expect(badJobs.stderr).toMatch(/--jobs must be a positive whole number/);
     const badProcesses = await doppelFails(["serve", "--processes", "0"], env);
     expect(badProcesses.stderr).toMatch(/processes must be a whole number from 1 to 256/);
+    const noBucket = await doppelFails(["migrate"], { ...env, DOPPEL_BLOB_STORE: "s3" });
+    expect(noBucket.stderr).toMatch(/DOPPEL_S3_BUCKET is required/);
+    const badStore = await doppelFails(["migrate", "--blob-store", "ftp"], env);
+    expect(badStore.stderr).toMatch(/blob store must be local or s3/);
     const badUrl = await doppelFails(["migrate"], { ...env, DATABASE_URL: "mysql://nope" });
     expect(badUrl.stderr).toMatch(/database URL must start with postgres/);
   });

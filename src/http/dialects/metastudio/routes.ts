@@ -151,11 +151,10 @@ export async function metaStudioRoutes(
     },
     async (request) => {
       const detail = await showJob(ctx, callerOf(request), request.params.job_id);
-      const base = `${request.protocol}://${request.host}`;
-      const urls = Object.fromEntries(
-        Object.entries(await downloadUrls(ctx, detail.job.id)).map(([slot, path]) => [slot, base + path]),
+      return presentDetail(
+        detail,
+        await downloadUrls(ctx, detail.job.id, `${request.protocol}://${request.host}`),
       );
-      return presentDetail(detail, urls);
     },
   );
 
