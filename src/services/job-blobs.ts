@@ -1,4 +1,10 @@
+import type { Readable } from "node:stream";
+import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
+import { DoppelError } from "../domain/errors.js";
 import type { FileSlot } from "../domain/job-files.js";
+import { upsertJobFile } from "../store/job-file.repository.js";
+import { appendOperationLog } from "../store/operation-log.repository.js";
+import type { ServiceContext } from "./context.js";
 
 /** Where a job's files live in the blob store. Deleting `jobPrefix` removes them all. */
 export function jobPrefix(jobId: string): string {
@@ -22,4 +28,58 @@ export function partNumberOf(key: string): number | undefined {
 /** The whole file of a slot: an assembled video or a single upload. */
 export function slotFileKey(jobId: string, slot: FileSlot): string {
   return `jobs/${jobId}/${slot}/file`;
+}
+
+/** Stores an upload under `key`, refusing (FILE_TOO_LARGE) past the configured limit. */
+export async function putWithinLimit(
+  ctx: ServiceContext,
+  key: string,
+  body: Readable,
+  contentType?: string,
+): Promise<StoredBlob> {
+  try {
+    return await ctx.blobs.put(key, body, {
+      maxBytes: ctx.config.maxUploadBytes,
+      ...(contentType !== undefined && { contentType }),
+    });
+  } catch (error) {
+    if (error instanceof BlobTooLargeError) {
+      throw new DoppelError(
+        "FILE_TOO_LARGE",
+        `The upload is larger than the limit of ${ctx.config.maxUploadBytes} bytes`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Records a stored blob as the whole file of a job's slot, with its history entry, in one transaction. */
+export async function recordJobFile(
+  ctx: ServiceContext,
+  jobId: string,
+  slot: FileSlot,
+  stored: StoredBlob,
+  contentType: string,
+  log: { readonly logType: string; readonly description: string },
+): Promise<void> {
+  const now = ctx.now();
+  await ctx.database.db.transaction().execute(async (trx) => {
+    await upsertJobFile(trx, jobId, {
+      slot,
+      blobKey: stored.key,
+      size: stored.size,
+      sha256: stored.sha256,
+      etag: stored.etag,
+      contentType,
+      uploadTime: now,
+    });
+    await appendOperationLog(trx, jobId, {
+      operateTime: now,
+      operateUser: "USER",
+      logType: log.logType,
+      logDescription: log.description,
+      errorCode: null,
+      redoReasons: [],
+    });
+  });
 }

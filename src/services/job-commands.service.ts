@@ -10,10 +10,10 @@ import {
   type JobStatePatch,
   updateJobState,
 } from "../store/job.repository.js";
-import { listJobFiles, upsertJobFile } from "../store/job-file.repository.js";
+import { listJobFiles } from "../store/job-file.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
-import { partKey, partNumberOf, slotFileKey, slotPartsPrefix } from "./job-blobs.js";
+import { partKey, partNumberOf, recordJobFile, slotFileKey, slotPartsPrefix } from "./job-blobs.js";
 import { requireJob } from "./jobs.service.js";
 import type { Caller } from "./list-jobs.service.js";
 
@@ -158,25 +158,9 @@ async function assembleParts(
     for (let part = 1; part <= expected; part++) yield* await blobs.get(partKey(jobId, slot, part));
   }
   const stored = await blobs.put(slotFileKey(jobId, slot), Readable.from(concatenated()));
-  const now = ctx.now();
-  await ctx.database.db.transaction().execute(async (trx) => {
-    await upsertJobFile(trx, jobId, {
-      slot,
-      blobKey: stored.key,
-      size: stored.size,
-      sha256: stored.sha256,
-      etag: stored.etag,
-      contentType: "video/mp4",
-      uploadTime: now,
-    });
-    await appendOperationLog(trx, jobId, {
-      operateTime: now,
-      operateUser: "USER",
-      logType: command,
-      logDescription: `${expected} ${slot} part${expected > 1 ? "s" : ""} assembled: ${stored.size} bytes, sha256 ${stored.sha256}`,
-      errorCode: null,
-      redoReasons: [],
-    });
+  await recordJobFile(ctx, jobId, slot, stored, "video/mp4", {
+    logType: command,
+    description: `${expected} ${slot} part${expected > 1 ? "s" : ""} assembled: ${stored.size} bytes, sha256 ${stored.sha256}`,
   });
 }
 

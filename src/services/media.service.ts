@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
-import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
+import type { StoredBlob } from "../blobs/blob-store.js";
 import { sniff } from "../blobs/sniff.js";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, newJobId } from "../domain/job.js";
@@ -20,7 +20,7 @@ import {
 } from "../store/media.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
-import { jobPrefix } from "./job-blobs.js";
+import { jobPrefix, putWithinLimit } from "./job-blobs.js";
 import type { Caller } from "./list-jobs.service.js";
 
 /**
@@ -95,21 +95,12 @@ export async function receiveMediaUpload(
       `The upload for ${media.mediaType} media ${media.id} is ${sniffed.mime ?? "of an unrecognised type"}; accepted: ${accepted.join(", ")}`,
     );
   }
-  let stored: StoredBlob;
-  try {
-    stored = await ctx.blobs.put(`media/${media.id}/${randomUUID().replaceAll("-", "")}`, sniffed.stream, {
-      maxBytes: ctx.config.maxUploadBytes,
-      contentType: sniffed.mime,
-    });
-  } catch (error) {
-    if (error instanceof BlobTooLargeError) {
-      throw new DoppelError(
-        "FILE_TOO_LARGE",
-        `The upload is larger than the limit of ${ctx.config.maxUploadBytes} bytes`,
-      );
-    }
-    throw error;
-  }
+  const stored = await putWithinLimit(
+    ctx,
+    `media/${media.id}/${randomUUID().replaceAll("-", "")}`,
+    sniffed.stream,
+    sniffed.mime,
+  );
   const recorded = await markMediaReady(ctx.database.db, media.id, {
     blobKey: stored.key,
     size: stored.size,

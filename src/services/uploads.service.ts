@@ -1,15 +1,13 @@
 import type { Readable } from "node:stream";
-import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
+import type { StoredBlob } from "../blobs/blob-store.js";
 import { sniff } from "../blobs/sniff.js";
 import { DoppelError } from "../domain/errors.js";
 import { isHexId } from "../domain/job.js";
 import { UPLOAD_STATES } from "../domain/job-commands.js";
 import { ACCEPTED_TYPES, type FileSlot, MULTIPART_SLOTS } from "../domain/job-files.js";
 import { findJobById, findJobOptions } from "../store/job.repository.js";
-import { upsertJobFile } from "../store/job-file.repository.js";
-import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
-import { partKey, slotFileKey } from "./job-blobs.js";
+import { partKey, putWithinLimit, recordJobFile, slotFileKey } from "./job-blobs.js";
 
 /** Where an upload goes: a job's slot, and for multipart slots a part number. */
 export interface UploadTarget {
@@ -66,44 +64,12 @@ export async function receiveUpload(
     stream = sniffed.stream;
     contentType = sniffed.mime;
   }
-  let stored: StoredBlob;
-  try {
-    stored = await ctx.blobs.put(
-      multipart ? partKey(jobId, slot, part as number) : slotFileKey(jobId, slot),
-      stream,
-      {
-        maxBytes: ctx.config.maxUploadBytes,
-      },
-    );
-  } catch (error) {
-    if (error instanceof BlobTooLargeError) {
-      throw new DoppelError(
-        "FILE_TOO_LARGE",
-        `The upload is larger than the limit of ${ctx.config.maxUploadBytes} bytes`,
-      );
-    }
-    throw error;
-  }
+  const key = multipart ? partKey(jobId, slot, part as number) : slotFileKey(jobId, slot);
+  const stored = await putWithinLimit(ctx, key, stream);
   if (!multipart) {
-    const now = ctx.now();
-    await ctx.database.db.transaction().execute(async (trx) => {
-      await upsertJobFile(trx, jobId, {
-        slot,
-        blobKey: stored.key,
-        size: stored.size,
-        sha256: stored.sha256,
-        etag: stored.etag,
-        contentType,
-        uploadTime: now,
-      });
-      await appendOperationLog(trx, jobId, {
-        operateTime: now,
-        operateUser: "USER",
-        logType: "UPLOAD_FILE",
-        logDescription: `${slot} uploaded: ${stored.size} bytes`,
-        errorCode: null,
-        redoReasons: [],
-      });
+    await recordJobFile(ctx, jobId, slot, stored, contentType, {
+      logType: "UPLOAD_FILE",
+      description: `${slot} uploaded: ${stored.size} bytes`,
     });
   }
   return stored;

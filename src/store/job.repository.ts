@@ -48,15 +48,7 @@ export interface JobList {
 export async function insertJobs(db: Executor, jobs: readonly Job[]): Promise<void> {
   if (jobs.length === 0) return;
   await db.insertInto("jobs").values(jobs.map(toRow)).execute();
-  const tagRows = jobs.flatMap((job) =>
-    [...new Set(job.tags)].map((tag) => ({
-      job_id: job.id,
-      project_id: job.projectId,
-      tag,
-      create_time: job.createTime,
-    })),
-  );
-  if (tagRows.length > 0) await db.insertInto("job_tags").values(tagRows).execute();
+  await insertTagRows(db, jobs);
 }
 
 /** Inserts one job with its creation options and idempotency token. */
@@ -69,15 +61,7 @@ export async function insertJob(
     .insertInto("jobs")
     .values({ ...toRow(job), options: JSON.stringify(extra.options), client_token: extra.clientToken })
     .execute();
-  const tags = [...new Set(job.tags)];
-  if (tags.length > 0) {
-    await db
-      .insertInto("job_tags")
-      .values(
-        tags.map((tag) => ({ job_id: job.id, project_id: job.projectId, tag, create_time: job.createTime })),
-      )
-      .execute();
-  }
+  await insertTagRows(db, [job]);
 }
 
 /** The job a project created with this client token, or undefined. */
@@ -350,20 +334,20 @@ export async function updateJobFields(
   if (Number(result.numUpdatedRows) !== 1) return false;
   if (edit.tags !== undefined) {
     await db.deleteFrom("job_tags").where("job_id", "=", job.id).execute();
-    const tags = [...new Set(edit.tags)];
-    if (tags.length > 0) {
-      await db
-        .insertInto("job_tags")
-        .values(
-          tags.map((tag) => ({
-            job_id: job.id,
-            project_id: job.projectId,
-            tag,
-            create_time: job.createTime,
-          })),
-        )
-        .execute();
-    }
+    await insertTagRows(db, [{ ...job, tags: edit.tags }]);
   }
   return true;
+}
+
+/** The `job_tags` rows that serve the tag filter, one per distinct tag of each job. */
+async function insertTagRows(db: Executor, jobs: readonly Job[]): Promise<void> {
+  const rows = jobs.flatMap((job) =>
+    [...new Set(job.tags)].map((tag) => ({
+      job_id: job.id,
+      project_id: job.projectId,
+      tag,
+      create_time: job.createTime,
+    })),
+  );
+  if (rows.length > 0) await db.insertInto("job_tags").values(rows).execute();
 }
