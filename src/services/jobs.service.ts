@@ -18,6 +18,7 @@ import {
   findJob,
   findJobByClientToken,
   findJobOptions,
+  findJobOptionsOf,
   findVersionedJob,
   insertJob,
   type JobEdit,
@@ -321,4 +322,12 @@ export async function openJobFile(
     sha256: file.sha256,
     stream: await ctx.blobs.get(file.blobKey),
   };
+}
+
+/** The creation options of listed jobs (ICE shows some of them in its list), by job id. */
+export function optionsOfJobs(ctx: ServiceContext, jobs: readonly Job[]): Promise<Map<string, JobOptions>> {
+  return findJobOptionsOf(
+    ctx.database.db,
+    jobs.map((job) => job.id),
+  );
 }

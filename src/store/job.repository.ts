@@ -351,3 +351,18 @@ async function insertTagRows(db: Executor, jobs: readonly Job[]): Promise<void> 
   );
   if (rows.length > 0) await db.insertInto("job_tags").values(rows).execute();
 }
+
+/** The creation options of several jobs at once, by job id. */
+export async function findJobOptionsOf(
+  db: Executor,
+  jobIds: readonly string[],
+): Promise<Map<string, JobOptions>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = await db.selectFrom("jobs").select(["id", "options"]).where("id", "in", jobIds).execute();
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      { ...DEFAULT_JOB_OPTIONS, ...(JSON.parse(row.options) as Partial<JobOptions>) },
+    ]),
+  );
+}

@@ -178,6 +178,10 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
         FirstTrainingTime: "",
         LastTrainingTime: "",
       });
+      // The list shows the same portrait.
+      const initList = (await call(client, "ListAvatarTrainingJobs", { PageSize: 100, Status: "Init" })).body
+        .Data.AvatarTrainingJobList as Array<{ JobId: string; Portrait: string }>;
+      expect(initList.find((j) => j.JobId === jobId)?.Portrait).toBe(portraitId);
       // The job has its own copy of the video, byte for byte.
       const copies = await s.t.runtime.blobs.list(`jobs/${jobId}/`);
       expect(copies).toHaveLength(1);

@@ -7,7 +7,14 @@ import type { JobState } from "../../../domain/states.js";
 import { checkText } from "../../../domain/text.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { submitForVerification } from "../../../services/job-commands.service.js";
-import { createJob, deleteJob, requireJob, showJob, updateJob } from "../../../services/jobs.service.js";
+import {
+  createJob,
+  deleteJob,
+  optionsOfJobs,
+  requireJob,
+  showJob,
+  updateJob,
+} from "../../../services/jobs.service.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
 import {
   attachTrainingVideo,
@@ -165,7 +172,11 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
         sortDir: "desc",
         states: p.Status === undefined ? undefined : ICE_STATUS_STATES[p.Status],
       });
-      return { AvatarTrainingJobList: result.jobs.map(presentListItem), TotalCount: result.count };
+      const options = await optionsOfJobs(ctx, result.jobs);
+      return {
+        AvatarTrainingJobList: result.jobs.map((job) => presentListItem(job, options.get(job.id))),
+        TotalCount: result.count,
+      };
     },
   ),
 

@@ -15,7 +15,7 @@ import type {
  * A job as ICE's AvatarTrainingJob. ICE shows every key; values Doppel does not have yet are empty
  * strings, as in Alibaba's own sample response.
  */
-export function presentListItem(job: Job): AvatarTrainingJobListItem {
+export function presentListItem(job: Job, options: object = {}): AvatarTrainingJobListItem {
   return {
     JobId: job.id,
     AvatarId: job.assetId ?? "",
@@ -24,7 +24,7 @@ export function presentListItem(job: Job): AvatarTrainingJobListItem {
     AvatarType: job.avatarType,
     Status: iceStatusOf(job.state),
     Message: job.message ?? "",
-    Portrait: "",
+    Portrait: iceFieldsOf(options).icePortrait ?? "",
     FirstTrainingTime: time(job.firstTrainingTime),
     LastTrainingTime: time(job.lastTrainingTime),
     CreateTime: formatUtcSeconds(job.createTime),
