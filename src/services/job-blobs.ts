@@ -1,8 +1,9 @@
 import type { Readable } from "node:stream";
 import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
 import { DoppelError } from "../domain/errors.js";
+import { UPLOAD_STATES } from "../domain/job-commands.js";
 import type { FileSlot } from "../domain/job-files.js";
-import { upsertJobFile } from "../store/job-file.repository.js";
+import { claimJobForFileChange, upsertJobFile } from "../store/job-file.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
 
@@ -64,6 +65,16 @@ export async function recordJobFile(
 ): Promise<void> {
   const now = ctx.now();
   await ctx.database.db.transaction().execute(async (trx) => {
+    // Bumping the job's version locks its row (PostgreSQL) for this transaction, so history entries
+    // cannot race for the same sequence number, and a state change read before this file landed fails
+    // its version check instead of acting on stale files. A job that left the upload states meanwhile
+    // (submitted by a concurrent request) keeps its files as they were.
+    if (!(await claimJobForFileChange(trx, jobId, UPLOAD_STATES, now))) {
+      throw new DoppelError(
+        "INVALID_STATE",
+        `Job ${jobId} is no longer waiting for files; the ${slot} was not recorded`,
+      );
+    }
     await upsertJobFile(trx, jobId, {
       slot,
       blobKey: stored.key,

@@ -227,6 +227,29 @@ describe.each(SETUPS)(
       expect(String(unknown.body.error_msg)).toMatch(/not a command Doppel carries out/);
     });
 
+    it("answers concurrent confirms and a submit without a 5xx, keeping one consistent history", async () => {
+      const job = await create(1);
+      await put(job.training_video_upload_url[0] as string, Buffer.concat([MP4_HEAD, randomBytes(2000)]));
+      expect((await command(job.job_id, "CONFIRM_MULTIPART_UPLOADED")).status).toBe(200);
+      const results = await Promise.all([
+        command(job.job_id, "CONFIRM_MULTIPART_UPLOADED"),
+        command(job.job_id, "CONFIRM_MULTIPART_UPLOADED"),
+        command(job.job_id, "SUBMITVERIFYING"),
+        command(job.job_id, "CONFIRM_MULTIPART_UPLOADED"),
+      ]);
+      for (const r of results) expect([200, 409]).toContain(r.status);
+      const detail = (await (await api("GET", `/${job.job_id}`)).json()) as {
+        state: string;
+        operation_logs: Array<{ log_type: string }>;
+      };
+      expect(detail.state).toBe("AUTO_VERIFYING");
+      expect(detail.operation_logs.filter((l) => l.log_type === "SUBMITVERIFYING")).toHaveLength(1);
+      const confirms = results.filter((r, i) => i !== 2 && r.status === 200).length;
+      expect(detail.operation_logs.filter((l) => l.log_type === "CONFIRM_MULTIPART_UPLOADED")).toHaveLength(
+        1 + confirms,
+      );
+    });
+
     it("updates a job only after a failed check, with fresh upload URLs", async () => {
       const job = await create(1);
       const early = await api("PUT", `/${job.job_id}`, { name: "Renamed" });
