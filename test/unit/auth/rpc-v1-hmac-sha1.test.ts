@@ -14,56 +14,20 @@ import {
   AWKWARD_VALUES,
   BASE64_DIGITS,
   type Captured,
-  captureOne,
   changeChar,
   expectRejected,
   fakeWorld,
+  type IceCall,
   PROJECT_ID,
   rejection,
-  requireCjs,
+  sendIceWithSdk,
   withChanges,
   withHeader,
 } from "./support.js";
 
-const OpenApi = requireCjs("@alicloud/openapi-client") as typeof import("@alicloud/openapi-client");
-const OpenApiUtil = (requireCjs("@alicloud/openapi-util") as typeof import("@alicloud/openapi-util")).default;
-const TeaUtil = requireCjs("@alicloud/tea-util") as typeof import("@alicloud/tea-util");
-
-interface IceCall {
-  action: string;
-  method?: "GET" | "POST";
-  query?: Record<string, unknown>;
-  body?: Record<string, unknown>;
-}
-
+/** Calls ICE through the real SDK with v2 signing and captures the request. */
 function sendWithSdk(call: IceCall, secret = ACCESS_KEY.secret): Promise<Captured> {
-  return captureOne(async (hostAndPort) => {
-    const client = new OpenApi.default(
-      new OpenApi.Config({
-        accessKeyId: ACCESS_KEY.accessKeyId,
-        accessKeySecret: secret,
-        endpoint: hostAndPort,
-        protocol: "http",
-        signatureAlgorithm: "v2",
-      }),
-    );
-    const params = new OpenApi.Params({
-      action: call.action,
-      version: "2020-11-09",
-      protocol: "HTTPS",
-      pathname: "/",
-      method: call.method ?? "POST",
-      authType: "AK",
-      style: "RPC",
-      reqBodyType: "formData",
-      bodyType: "json",
-    });
-    const request = new OpenApi.OpenApiRequest({
-      query: OpenApiUtil.query(call.query ?? {}),
-      ...(call.body ? { body: OpenApiUtil.parseToMap(call.body) } : {}),
-    });
-    await client.callApi(params, request, new TeaUtil.RuntimeOptions({}));
-  });
+  return sendIceWithSdk(call, "v2", secret);
 }
 
 const listCall: IceCall = {

@@ -173,3 +173,53 @@ export const AWKWARD_VALUES = [
   "slash/colon:semi;",
   "",
 ] as const;
+
+const OpenApi = requireCjs("@alicloud/openapi-client") as typeof import("@alicloud/openapi-client");
+const OpenApiUtil = (requireCjs("@alicloud/openapi-util") as typeof import("@alicloud/openapi-util")).default;
+const TeaUtil = requireCjs("@alicloud/tea-util") as typeof import("@alicloud/tea-util");
+
+/** One ICE RPC call as a test describes it. */
+export interface IceCall {
+  action: string;
+  method?: "GET" | "POST";
+  query?: Record<string, unknown>;
+  body?: Record<string, unknown>;
+}
+
+/**
+ * Calls ICE the way the generated `@alicloud/ice20201109` client does (RPC style through `callApi`),
+ * signed with V3 (`ACS3-HMAC-SHA256`) or `v2` (RPC v1 HMAC-SHA1), and captures the request as sent.
+ */
+export function sendIceWithSdk(
+  call: IceCall,
+  signing: "v3" | "v2",
+  secret = ACCESS_KEY.secret,
+): Promise<Captured> {
+  return captureOne(async (hostAndPort) => {
+    const client = new OpenApi.default(
+      new OpenApi.Config({
+        accessKeyId: ACCESS_KEY.accessKeyId,
+        accessKeySecret: secret,
+        endpoint: hostAndPort,
+        protocol: "http",
+        ...(signing === "v2" && { signatureAlgorithm: "v2" }),
+      }),
+    );
+    const params = new OpenApi.Params({
+      action: call.action,
+      version: "2020-11-09",
+      protocol: "HTTPS",
+      pathname: "/",
+      method: call.method ?? "POST",
+      authType: "AK",
+      style: "RPC",
+      reqBodyType: "formData",
+      bodyType: "json",
+    });
+    const request = new OpenApi.OpenApiRequest({
+      query: OpenApiUtil.query(call.query ?? {}),
+      ...(call.body ? { body: OpenApiUtil.parseToMap(call.body) } : {}),
+    });
+    await client.callApi(params, request, new TeaUtil.RuntimeOptions({}));
+  });
+}
