@@ -48,6 +48,11 @@ export interface BlobStore {
    * (S3). Absent: Doppel serves downloads itself through its signed URLs.
    */
   presignGet?(key: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * A URL a client can PUT a blob to directly until it expires, for stores that have their own (S3).
+   * Absent: uploads go through Doppel's signed URLs.
+   */
+  presignPut?(key: string, expiresInSeconds: number): Promise<string>;
 }
 
 /** A key that names no blob. */

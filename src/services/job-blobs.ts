@@ -31,6 +31,11 @@ export function slotFileKey(jobId: string, slot: FileSlot): string {
   return `jobs/${jobId}/${slot}/file`;
 }
 
+/** Where a single file uploaded straight to the blob store waits until Doppel adopts it (direct-uploads.ts). */
+export function incomingKey(jobId: string, slot: FileSlot): string {
+  return `jobs/${jobId}/${slot}/incoming`;
+}
+
 /** Stores an upload under `key`, refusing (FILE_TOO_LARGE) past the configured limit. */
 export async function putWithinLimit(
   ctx: ServiceContext,

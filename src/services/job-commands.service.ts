@@ -13,9 +13,11 @@ import {
 import { listJobFiles } from "../store/job-file.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
+import { adoptDirectUploads } from "./direct-uploads.js";
 import { partKey, partNumberOf, recordJobFile, slotFileKey, slotPartsPrefix } from "./job-blobs.js";
 import { requireJob } from "./jobs.service.js";
 import type { Caller } from "./list-jobs.service.js";
+import { acceptedContent } from "./uploads.service.js";
 
 /** What a command reports besides success. */
 export interface CommandResult {
@@ -106,6 +108,7 @@ export async function submitForVerification(
   jobId: string,
 ): Promise<void> {
   const job = await requireJob(ctx, caller, jobId);
+  if (UPLOAD_STATES.includes(job.state)) await adoptDirectUploads(ctx, job.id, "strict");
   const files = await listJobFiles(ctx.database.db, job.id);
   if (!files.some((f) => f.slot === "training-video")) {
     throw new DoppelError(
@@ -121,8 +124,8 @@ export async function submitForVerification(
 async function uploadedParts(ctx: ServiceContext, jobId: string, slot: FileSlot) {
   const blobs = await ctx.blobs.list(slotPartsPrefix(jobId, slot));
   return blobs
-    .map((blob) => ({ partNumber: partNumberOf(blob.key), etag: blob.etag }))
-    .filter((p): p is { partNumber: number; etag: string } => p.partNumber !== undefined)
+    .map((blob) => ({ partNumber: partNumberOf(blob.key), etag: blob.etag, size: blob.size }))
+    .filter((p): p is { partNumber: number; etag: string; size: number } => p.partNumber !== undefined)
     .sort((a, b) => a.partNumber - b.partNumber);
 }
 
@@ -143,7 +146,8 @@ async function assembleParts(
   const options = await findJobOptions(ctx.database.db, jobId);
   const expected =
     slot === "training-video" ? options.videoMultipartCount : options.actionVideoMultipartCount;
-  const present = new Set((await uploadedParts(ctx, jobId, slot)).map((p) => p.partNumber));
+  const uploaded = await uploadedParts(ctx, jobId, slot);
+  const present = new Set(uploaded.map((p) => p.partNumber));
   const missing = Array.from({ length: expected }, (_, i) => i + 1).filter((n) => !present.has(n));
   if (expected === 0 || missing.length > 0) {
     throw new DoppelError(
@@ -153,12 +157,21 @@ async function assembleParts(
         : `Job ${jobId} is missing ${slot} part${missing.length > 1 ? "s" : ""} ${missing.join(", ")} of ${expected}`,
     );
   }
+  // Parts uploaded through Doppel were checked on arrival; parts PUT straight to S3 are checked here.
+  const oversized = uploaded.find((p) => p.partNumber <= expected && p.size > ctx.config.maxUploadBytes);
+  if (oversized) {
+    throw new DoppelError(
+      "FILE_TOO_LARGE",
+      `${slot} part ${oversized.partNumber} is ${oversized.size} bytes, larger than the limit of ${ctx.config.maxUploadBytes} bytes`,
+    );
+  }
   const blobs = ctx.blobs;
   async function* concatenated() {
     for (let part = 1; part <= expected; part++) yield* await blobs.get(partKey(jobId, slot, part));
   }
-  const stored = await blobs.put(slotFileKey(jobId, slot), Readable.from(concatenated()));
-  await recordJobFile(ctx, jobId, slot, stored, "video/mp4", {
+  const { stream, mime } = await acceptedContent(slot, Readable.from(concatenated()));
+  const stored = await blobs.put(slotFileKey(jobId, slot), stream, { contentType: mime });
+  await recordJobFile(ctx, jobId, slot, stored, mime, {
     logType: command,
     description: `${expected} ${slot} part${expected > 1 ? "s" : ""} assembled: ${stored.size} bytes, sha256 ${stored.sha256}`,
   });

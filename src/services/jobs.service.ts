@@ -8,6 +8,7 @@ import {
   MODEL_VERSIONS,
   newJobId,
 } from "../domain/job.js";
+import { UPLOAD_STATES } from "../domain/job-commands.js";
 import { downloadPath, FILE_URL_TTL_MS, type FileSlot, uploadPath } from "../domain/job-files.js";
 import { DEFAULT_JOB_OPTIONS, DELETABLE_STATES, type JobOptions } from "../domain/job-options.js";
 import type { OperationLog } from "../domain/operation-log.js";
@@ -27,7 +28,8 @@ import {
 import { listJobFiles } from "../store/job-file.repository.js";
 import { appendOperationLog, listOperationLogs } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
-import { jobPrefix } from "./job-blobs.js";
+import { adoptDirectUploads, uploadUrl } from "./direct-uploads.js";
+import { incomingKey, jobPrefix, partKey } from "./job-blobs.js";
 import type { Caller } from "./list-jobs.service.js";
 
 /** A create request after the dialect has parsed its wire form. */
@@ -116,7 +118,11 @@ export interface JobDetail {
 
 /** One of the caller's jobs with its options and history; JOB_NOT_FOUND otherwise. */
 export async function showJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<JobDetail> {
-  const job = await requireJob(ctx, caller, jobId);
+  let job = await requireJob(ctx, caller, jobId);
+  if (UPLOAD_STATES.includes(job.state)) {
+    await adoptDirectUploads(ctx, job.id, "lenient");
+    job = await requireJob(ctx, caller, jobId);
+  }
   const [options, logs] = await Promise.all([
     findJobOptions(ctx.database.db, job.id),
     listOperationLogs(ctx.database.db, job.id),
@@ -262,7 +268,7 @@ function checkOptions(options: JobOptions): JobOptions {
   return options;
 }
 
-/** Signed upload URLs (paths) for every slot of a job, valid for FILE_URL_TTL_MS. */
+/** Signed upload URLs for every slot of a job, valid for FILE_URL_TTL_MS (see direct-uploads.ts). */
 export interface UploadUrls {
   readonly trainingVideo: string[];
   readonly actionVideo: string[];
@@ -271,17 +277,29 @@ export interface UploadUrls {
   readonly audio: string;
 }
 
-export function uploadUrls(ctx: ServiceContext, jobId: string, options: JobOptions): UploadUrls {
-  const until = ctx.now() + FILE_URL_TTL_MS;
-  const put = (slot: FileSlot, part?: number) => ctx.urls.sign("PUT", uploadPath(jobId, slot, part), until);
-  const parts = (slot: FileSlot, count: number) => Array.from({ length: count }, (_, i) => put(slot, i + 1));
-  return {
-    trainingVideo: parts("training-video", options.videoMultipartCount),
-    actionVideo: parts("action-video", options.actionVideoMultipartCount),
-    grantFile: put("grant-file"),
-    cover: put("cover"),
-    audio: put("audio"),
-  };
+export async function uploadUrls(
+  ctx: ServiceContext,
+  jobId: string,
+  options: JobOptions,
+  origin: string,
+): Promise<UploadUrls> {
+  const put = (slot: FileSlot, part?: number) =>
+    uploadUrl(
+      ctx,
+      part === undefined ? incomingKey(jobId, slot) : partKey(jobId, slot, part),
+      uploadPath(jobId, slot, part),
+      origin,
+    );
+  const parts = (slot: FileSlot, count: number) =>
+    Promise.all(Array.from({ length: count }, (_, i) => put(slot, i + 1)));
+  const [trainingVideo, actionVideo, grantFile, cover, audio] = await Promise.all([
+    parts("training-video", options.videoMultipartCount),
+    parts("action-video", options.actionVideoMultipartCount),
+    put("grant-file"),
+    put("cover"),
+    put("audio"),
+  ]);
+  return { trainingVideo, actionVideo, grantFile, cover, audio };
 }
 
 /**

@@ -4,7 +4,6 @@ import type { StoredBlob } from "../blobs/blob-store.js";
 import { sniff } from "../blobs/sniff.js";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, newJobId } from "../domain/job.js";
-import { FILE_URL_TTL_MS } from "../domain/job-files.js";
 import type { JobState } from "../domain/states.js";
 import { checkText } from "../domain/text.js";
 import { findJobById } from "../store/job.repository.js";
@@ -20,6 +19,7 @@ import {
 } from "../store/media.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
+import { uploadUrl } from "./direct-uploads.js";
 import { jobPrefix, putWithinLimit } from "./job-blobs.js";
 import type { Caller } from "./list-jobs.service.js";
 
@@ -44,10 +44,15 @@ export function mediaUploadPath(mediaId: string): string {
   return `/uploads/media/${mediaId}`;
 }
 
-/** A media waiting for its file, and the signed path (valid FILE_URL_TTL_MS) to PUT the file to. */
+/** Where a media's file uploaded straight to the blob store (S3) waits until a job names the media. */
+function mediaIncomingKey(mediaId: string): string {
+  return `media/${mediaId}/incoming`;
+}
+
+/** A media waiting for its file, and the signed URL (valid FILE_URL_TTL_MS) to PUT the file to. */
 export interface CreatedMedia {
   readonly mediaId: string;
-  readonly uploadPath: string;
+  readonly uploadUrl: string;
 }
 
 /** Creates an UPLOADING media in the caller's project. */
@@ -55,6 +60,7 @@ export async function createUploadMedia(
   ctx: ServiceContext,
   caller: Caller,
   input: { readonly mediaType: MediaType; readonly fileName?: string | undefined },
+  origin: string,
 ): Promise<CreatedMedia> {
   const now = ctx.now();
   const fileName =
@@ -67,7 +73,10 @@ export async function createUploadMedia(
     fileName,
     createTime: now,
   });
-  return { mediaId, uploadPath: ctx.urls.sign("PUT", mediaUploadPath(mediaId), now + FILE_URL_TTL_MS) };
+  return {
+    mediaId,
+    uploadUrl: await uploadUrl(ctx, mediaIncomingKey(mediaId), mediaUploadPath(mediaId), origin),
+  };
 }
 
 /**
@@ -147,7 +156,11 @@ export async function requireReadyMedia(
   type: MediaType,
   parameter: string,
 ): Promise<MediaRecord & { blobKey: string; sha256: string; mime: string }> {
-  const media = isHexId(mediaId) ? await findMedia(ctx.database.db, mediaId) : undefined;
+  let media = isHexId(mediaId) ? await findMedia(ctx.database.db, mediaId) : undefined;
+  if (media?.state === "UPLOADING" && media.projectId === caller.principal.projectId) {
+    await adoptDirectMediaUpload(ctx, media, parameter);
+    media = await findMedia(ctx.database.db, media.id);
+  }
   if (!media || media.projectId !== caller.principal.projectId) {
     throw invalidParameter(
       parameter,
@@ -167,6 +180,30 @@ export async function requireReadyMedia(
     );
   }
   return { ...media, blobKey: media.blobKey, sha256: media.sha256, mime: media.mime };
+}
+
+/**
+ * A media file PUT straight to the blob store (S3) was never checked: the first job that names the
+ * media checks it as an upload to Doppel would be, and makes the media READY (see direct-uploads.ts).
+ */
+async function adoptDirectMediaUpload(ctx: ServiceContext, media: MediaRecord, parameter: string) {
+  if (!ctx.blobs.presignPut) return;
+  const incoming = await ctx.blobs.head(mediaIncomingKey(media.id));
+  if (!incoming) return;
+  try {
+    if (incoming.size > ctx.config.maxUploadBytes) {
+      throw new DoppelError(
+        "FILE_TOO_LARGE",
+        `it is ${incoming.size} bytes, larger than the limit of ${ctx.config.maxUploadBytes} bytes`,
+      );
+    }
+    await receiveMediaUpload(ctx, media.id, await ctx.blobs.get(incoming.key));
+  } catch (error) {
+    if (error instanceof DoppelError) {
+      throw invalidParameter(parameter, `the file of media ${media.id} was refused: ${error.message}`);
+    }
+    throw error;
+  }
 }
 
 /** Where a job keeps its copies of media files; the job's delete sweeps them with everything else. */

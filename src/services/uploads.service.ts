@@ -52,18 +52,7 @@ export async function receiveUpload(
 
   let stream = body;
   let contentType = "application/octet-stream";
-  if (!multipart || part === 1) {
-    const sniffed = await sniff(body);
-    if (sniffed.mime === undefined || !ACCEPTED_TYPES[slot].includes(sniffed.mime)) {
-      body.destroy();
-      throw new DoppelError(
-        "INVALID_FILE",
-        `The ${slot} upload is ${sniffed.mime ?? "of an unrecognised type"}; accepted: ${ACCEPTED_TYPES[slot].join(", ")}`,
-      );
-    }
-    stream = sniffed.stream;
-    contentType = sniffed.mime;
-  }
+  if (!multipart || part === 1) ({ stream, mime: contentType } = await acceptedContent(slot, body));
   const key = multipart ? partKey(jobId, slot, part as number) : slotFileKey(jobId, slot);
   const stored = await putWithinLimit(ctx, key, stream);
   if (!multipart) {
@@ -73,4 +62,20 @@ export async function receiveUpload(
     });
   }
   return stored;
+}
+
+/** The content (from its magic bytes) if it is of a kind the slot accepts; INVALID_FILE otherwise. */
+export async function acceptedContent(
+  slot: FileSlot,
+  body: Readable,
+): Promise<{ stream: Readable; mime: string }> {
+  const sniffed = await sniff(body);
+  if (sniffed.mime === undefined || !ACCEPTED_TYPES[slot].includes(sniffed.mime)) {
+    body.destroy();
+    throw new DoppelError(
+      "INVALID_FILE",
+      `The ${slot} upload is ${sniffed.mime ?? "of an unrecognised type"}; accepted: ${ACCEPTED_TYPES[slot].join(", ")}`,
+    );
+  }
+  return { stream: sniffed.stream, mime: sniffed.mime };
 }

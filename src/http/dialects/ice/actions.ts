@@ -153,11 +153,6 @@ function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** A signed path as a URL the client can use; relative when the route gave no origin. */
-function urlOf(request: IceRequestInfo | undefined, path: string): string {
-  return request === undefined ? path : `${request.origin}${path}`;
-}
-
 /** Every ICE action Doppel answers, by name. */
 export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
   ListAvatarTrainingJobs: action<ListAvatarTrainingJobsParams>(
@@ -184,11 +179,13 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
     CreateUploadMediaParams,
     ["MediaType"],
     async (ctx, caller, p, request) => {
-      const media = await createUploadMedia(ctx, caller, {
-        mediaType: p.MediaType as "video" | "image",
-        fileName: p.FileName,
-      });
-      return { MediaId: media.mediaId, UploadURL: urlOf(request, media.uploadPath) };
+      const media = await createUploadMedia(
+        ctx,
+        caller,
+        { mediaType: p.MediaType as "video" | "image", fileName: p.FileName },
+        request?.origin ?? "",
+      );
+      return { MediaId: media.mediaId, UploadURL: media.uploadUrl };
     },
   ),
 

@@ -116,7 +116,7 @@ export async function metaStudioRoutes(
         name: request.body.name,
         clientToken: typeof token === "string" ? token : undefined,
       });
-      return presentUploadUrls(request, uploadUrls(ctx, job.id, options), job.id);
+      return presentUploadUrls(await uploadUrls(ctx, job.id, options, originOf(request)), job.id);
     },
   );
 
@@ -137,7 +137,7 @@ export async function metaStudioRoutes(
         { ...jobInputOf(request.body), name: request.body.name },
         ["AUTO_VERIFY_FAILED", "MANUAL_VERIFY_FAILED"],
       );
-      return presentUploadUrls(request, uploadUrls(ctx, job.id, options), job.id);
+      return presentUploadUrls(await uploadUrls(ctx, job.id, options, originOf(request)), job.id);
     },
   );
 
@@ -151,10 +151,7 @@ export async function metaStudioRoutes(
     },
     async (request) => {
       const detail = await showJob(ctx, callerOf(request), request.params.job_id);
-      return presentDetail(
-        detail,
-        await downloadUrls(ctx, detail.job.id, `${request.protocol}://${request.host}`),
-      );
+      return presentDetail(detail, await downloadUrls(ctx, detail.job.id, originOf(request)));
     },
   );
 
@@ -239,16 +236,20 @@ function jobInputOf(body: Partial<CreateJobBody>): Omit<CreateJobInput, "name" |
 }
 
 /** Create and Update answer with the job id and absolute, signed upload URLs. */
-function presentUploadUrls(request: FastifyRequest, urls: UploadUrls, jobId: string) {
-  const base = `${request.protocol}://${request.host}`;
+function presentUploadUrls(urls: UploadUrls, jobId: string) {
   return {
     job_id: jobId,
-    training_video_upload_url: urls.trainingVideo.map((u) => base + u),
-    action_video_upload_url: urls.actionVideo.map((u) => base + u),
-    cover_upload_url: base + urls.cover,
-    grant_file_upload_url: base + urls.grantFile,
-    audio_upload_url: base + urls.audio,
+    training_video_upload_url: urls.trainingVideo,
+    action_video_upload_url: urls.actionVideo,
+    cover_upload_url: urls.cover,
+    grant_file_upload_url: urls.grantFile,
+    audio_upload_url: urls.audio,
   };
+}
+
+/** Where this request reached Doppel, for absolute URLs that point back at it. */
+function originOf(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}`;
 }
 
 function callerOf(request: FastifyRequest): Caller {
