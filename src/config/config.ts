@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { REVIEW_MODES, STAGES, type Stage } from "../domain/pipeline.js";
 
 /** Everything Doppel can be configured with, validated and frozen. */
 export interface Config {
@@ -30,6 +31,25 @@ export interface Config {
         readonly prefix: string | undefined;
         readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
       };
+  /** How submitted jobs move: see src/domain/pipeline.ts and src/pipeline/. */
+  readonly pipeline: PipelineConfig;
+}
+
+export interface PipelineConfig {
+  /** `auto` approves a verified job at once; `manual` waits for an admin (the review API). */
+  readonly review: "auto" | "manual";
+  /** A built-in verification policy (`default`, `dev`) or a JSON file of one. */
+  readonly verifyPolicy: string;
+  /** A finished job waits in WAIT_USER_CONFIRM for the user's CONFIRM_ACCEPT / CONFIRM_REJECT. */
+  readonly requireConfirm: boolean;
+  /** Whether `doppel serve` runs the built-in workers in its main process. */
+  readonly workers: boolean;
+  /** The stages a worker takes tasks of. */
+  readonly stages: readonly Stage[];
+  /** Tasks a worker process runs at once. */
+  readonly concurrency: number;
+  /** A local program that trains (`{input}` and `{output}` are replaced by directories). */
+  readonly trainerCommand: string | undefined;
 }
 
 /** Command-line flags as commander hands them over (all optional strings). */
@@ -42,6 +62,14 @@ export interface ConfigFlags {
   blobStore?: string | undefined;
   serverKey?: string | undefined;
   logLevel?: string | undefined;
+  review?: string | undefined;
+  verifyPolicy?: string | undefined;
+  requireConfirm?: boolean | undefined;
+  /** commander's `--no-workers` gives `workers: false`. */
+  workers?: boolean | undefined;
+  stages?: string | undefined;
+  concurrency?: string | undefined;
+  trainerCommand?: string | undefined;
 }
 
 /** The documented settings: flag, environment variable, default. Printed by `doppel --help` and the README. */
@@ -88,6 +116,43 @@ export const SETTINGS = [
   ],
   ["", "DOPPEL_TOKEN_TTL_HOURS", "24", "lifetime of tokens made by `doppel token create`"],
   ["", "DOPPEL_MAX_UPLOAD_MB", "5120", "largest single upload (one part of a video, or one file), in MiB"],
+  [
+    "--review",
+    "DOPPEL_REVIEW",
+    "auto",
+    "review of verified jobs: `auto` approves, `manual` waits for an admin",
+  ],
+  [
+    "--verify-policy",
+    "DOPPEL_VERIFY_POLICY",
+    "default",
+    "video rules: `default` (1080p/4K, 3–10 min), `dev` (short clips) or a JSON file",
+  ],
+  [
+    "--require-confirm",
+    "DOPPEL_REQUIRE_CONFIRM",
+    "false",
+    "finished jobs wait in WAIT_USER_CONFIRM for CONFIRM_ACCEPT",
+  ],
+  [
+    "--no-workers",
+    "DOPPEL_WORKERS=false",
+    "(workers on)",
+    "serve: do not run the pipeline workers in-process",
+  ],
+  [
+    "--stages",
+    "DOPPEL_WORKER_STAGES",
+    "(all)",
+    "worker: comma-separated stages to take (verify,review,preprocess,train,package)",
+  ],
+  ["--concurrency", "DOPPEL_WORKER_CONCURRENCY", "1", "worker: tasks run at once"],
+  [
+    "--trainer-command",
+    "DOPPEL_TRAINER_COMMAND",
+    "(built-in reference trainer)",
+    "worker: a program that trains, with {input} and {output} directories",
+  ],
 ] as const;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -123,7 +188,39 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     maxUploadBytes:
       integer("DOPPEL_MAX_UPLOAD_MB", env.DOPPEL_MAX_UPLOAD_MB ?? "5120", 1, 1024 * 1024) * 1024 * 1024,
     blobStore: blobStoreConfig(flags.blobStore ?? env.DOPPEL_BLOB_STORE ?? "local", dataDir, env),
+    pipeline: pipelineConfig(flags, env),
   });
+}
+
+function pipelineConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): PipelineConfig {
+  const review = flags.review ?? env.DOPPEL_REVIEW ?? "auto";
+  if (!(REVIEW_MODES as readonly string[]).includes(review)) {
+    throw new Error(`review must be auto or manual (got ${JSON.stringify(review)})`);
+  }
+  const stagesRaw = nonEmpty(flags.stages ?? env.DOPPEL_WORKER_STAGES);
+  const stages = stagesRaw === undefined ? [...STAGES] : stagesRaw.split(",").map((s) => s.trim());
+  for (const stage of stages) {
+    if (!(STAGES as readonly string[]).includes(stage)) {
+      throw new Error(`stages must be among ${STAGES.join(", ")} (got ${JSON.stringify(stage)})`);
+    }
+  }
+  return {
+    review: review as PipelineConfig["review"],
+    verifyPolicy: nonEmpty(flags.verifyPolicy ?? env.DOPPEL_VERIFY_POLICY) ?? "default",
+    requireConfirm: flags.requireConfirm ?? bool("DOPPEL_REQUIRE_CONFIRM", env.DOPPEL_REQUIRE_CONFIRM, false),
+    workers: flags.workers === false ? false : bool("DOPPEL_WORKERS", env.DOPPEL_WORKERS, true),
+    stages: stages as Stage[],
+    concurrency: integer("concurrency", flags.concurrency ?? env.DOPPEL_WORKER_CONCURRENCY ?? "1", 1, 64),
+    trainerCommand: nonEmpty(flags.trainerCommand ?? env.DOPPEL_TRAINER_COMMAND),
+  };
+}
+
+function bool(name: string, raw: string | undefined, fallback: boolean): boolean {
+  const value = nonEmpty(raw);
+  if (value === undefined) return fallback;
+  if (value !== "true" && value !== "false")
+    throw new Error(`${name} must be true or false (got ${JSON.stringify(value)})`);
+  return value === "true";
 }
 
 /**

@@ -2,16 +2,10 @@ import { Readable } from "node:stream";
 import { DoppelError } from "../domain/errors.js";
 import { PAUSABLE_STATES, type TrainingCommand, UPLOAD_STATES } from "../domain/job-commands.js";
 import type { FileSlot } from "../domain/job-files.js";
-import type { OperationLog } from "../domain/operation-log.js";
 import { canTransition, type JobState } from "../domain/states.js";
-import {
-  findJobOptions,
-  findVersionedJob,
-  type JobStatePatch,
-  updateJobState,
-} from "../store/job.repository.js";
+import { findJobOptions, findVersionedJob, type JobStatePatch } from "../store/job.repository.js";
 import { listJobFiles } from "../store/job-file.repository.js";
-import { appendOperationLog } from "../store/operation-log.repository.js";
+import { moveJob } from "../store/job-transition.repository.js";
 import type { ServiceContext } from "./context.js";
 import { adoptDirectUploads } from "./direct-uploads.js";
 import { partKey, partNumberOf, recordJobFile, slotFileKey, slotPartsPrefix } from "./job-blobs.js";
@@ -201,22 +195,28 @@ async function changeState(
     );
   }
   const now = ctx.now();
-  const log: OperationLog = {
-    operateTime: now,
-    operateUser: "USER",
-    logType: command,
-    logDescription: message ? `${job.state} → ${to}: ${message}` : `${job.state} → ${to}`,
-    errorCode: null,
-    redoReasons: [],
-  };
   await ctx.database.db.transaction().execute(async (trx) => {
-    const applied = await updateJobState(trx, jobId, version, { state: to, updateTime: now, ...patch });
-    if (!applied) {
+    const moved = await moveJob(trx, {
+      jobId,
+      from: job.state,
+      version,
+      path: [to],
+      log: {
+        operateUser: "USER",
+        logType: command,
+        logDescription: message ? `${job.state} → ${to}: ${message}` : `${job.state} → ${to}`,
+        errorCode: null,
+        redoReasons: [],
+      },
+      ...(patch !== undefined && { patch }),
+      policy: ctx.config.pipeline,
+      now,
+    });
+    if (!moved) {
       throw new DoppelError(
         "CONFLICT",
         `Job ${jobId} was changed by another request at the same time; read it again and retry`,
       );
     }
-    await appendOperationLog(trx, jobId, log);
   });
 }

@@ -7,6 +7,7 @@ import * as m0001 from "./migrations/0001-foundation.js";
 import * as m0002 from "./migrations/0002-unlogged-nonces.js";
 import * as m0003 from "./migrations/0003-job-lifecycle.js";
 import * as m0004 from "./migrations/0004-media.js";
+import * as m0005 from "./migrations/0005-tasks.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatabaseKind = "sqlite" | "postgres";
@@ -52,6 +53,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0002-unlogged-nonces": m0002,
   "0003-job-lifecycle": m0003,
   "0004-media": m0004,
+  "0005-tasks": m0005,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

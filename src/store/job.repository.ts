@@ -247,6 +247,12 @@ export async function findVersionedJob(
   return row && { job: fromRow(row), version: Number(row.version), pausedFrom: row.paused_from };
 }
 
+/** A job with its version by id alone, for workers (which act for no project). */
+export async function findVersionedJobById(db: Executor, jobId: string): Promise<VersionedJob | undefined> {
+  const row = await db.selectFrom("jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
+  return row && { job: fromRow(row), version: Number(row.version), pausedFrom: row.paused_from };
+}
+
 /** What a state change may set besides the state. */
 export interface JobStatePatch {
   readonly state: JobState;

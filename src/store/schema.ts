@@ -125,3 +125,30 @@ export interface MediaTable {
 export interface DatabaseSchema {
   media: MediaTable;
 }
+
+/** A durable pipeline task (see migrations/0005-tasks.ts and store/task.repository.ts). */
+export interface TasksTable {
+  id: string;
+  job_id: string;
+  stage: string;
+  job_state: string;
+  /** `queued`, `running`, `done` (finished or dropped as stale). */
+  state: string;
+  /** When a queued task is due (epoch ms): now, or later after a transient failure. */
+  run_at: number;
+  /** How often a worker has claimed it, takeovers included. */
+  claims: Generated<number>;
+  /** Transient failures so far; the backoff and the give-up limit count these. */
+  failures: Generated<number>;
+  lease_owner: string | null;
+  lease_until: number | null;
+  /** 0..1, reported by the running stage's heartbeats. */
+  progress: Generated<number>;
+  last_error: string | null;
+  create_time: number;
+  update_time: number;
+}
+
+export interface DatabaseSchema {
+  tasks: TasksTable;
+}

@@ -1,0 +1,69 @@
+import type { Kysely, Transaction } from "kysely";
+import type { OperationLog } from "../domain/operation-log.js";
+import { type PipelinePolicy, stageQueuedIn } from "../domain/pipeline.js";
+import { canTransition, type JobState } from "../domain/states.js";
+import { type JobStatePatch, updateJobState } from "./job.repository.js";
+import { appendOperationLog } from "./operation-log.repository.js";
+import type { DatabaseSchema } from "./schema.js";
+import { enqueueTask } from "./task.repository.js";
+
+type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
+
+/** A move of one job from the state it is in, read at `version`, along `path`. */
+export interface JobMove {
+  readonly jobId: string;
+  readonly from: JobState;
+  readonly version: number;
+  /** States entered in order; the job ends in the last. Each step must be in the transition table. */
+  readonly path: readonly JobState[];
+  /** History entry of the first step; the later steps get plain `A → B` entries of the same author. */
+  readonly log: Omit<OperationLog, "operateTime">;
+  /** Fields set with the last state (message, asset id, …). */
+  readonly patch?: Omit<JobStatePatch, "state" | "updateTime">;
+  readonly policy: PipelinePolicy;
+  readonly now: number;
+}
+
+/**
+ * Moves a job along `move.path` in the caller's transaction: one optimistic update to the final
+ * state, one history entry per step, and the task the final state calls for — so the state and its
+ * work commit together or not at all. False when the job is no longer at `move.version` (another
+ * change won); the caller's transaction then applies nothing of it.
+ */
+export async function moveJob(trx: Executor, move: JobMove): Promise<boolean> {
+  const last = move.path.at(-1);
+  if (last === undefined) throw new Error("a job move needs at least one state");
+  let from = move.from;
+  for (const to of move.path) {
+    if (!canTransition(from, to)) throw new Error(`transition ${from} → ${to} is not in the table`);
+    from = to;
+  }
+  const applied = await updateJobState(trx, move.jobId, move.version, {
+    ...move.patch,
+    state: last,
+    updateTime: move.now,
+  });
+  if (!applied) return false;
+  from = move.from;
+  for (const [i, to] of move.path.entries()) {
+    await appendOperationLog(
+      trx,
+      move.jobId,
+      i === 0
+        ? { ...move.log, operateTime: move.now }
+        : {
+            operateTime: move.now,
+            operateUser: move.log.operateUser,
+            logType: to,
+            logDescription: `${from} → ${to}`,
+            errorCode: null,
+            redoReasons: [],
+          },
+    );
+    from = to;
+  }
+  const stage = stageQueuedIn(last, move.policy);
+  if (stage !== undefined)
+    await enqueueTask(trx, { jobId: move.jobId, stage, jobState: last, now: move.now });
+  return true;
+}
