@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { createAccessKey, createProject, createToken, listAllProjects } from "../services/admin.service.js";
+import { createAdminToken } from "../services/review.service.js";
 import { openRuntime, type Runtime } from "../services/runtime.js";
 import { seedJobs } from "../services/seed.service.js";
 import { configOf, withConfigFlags } from "./config-flags.js";
@@ -80,6 +81,26 @@ export function registerAdminCommands(program: Command): void {
           opts.json,
           token,
           `X-Auth-Token: ${token.token}\nproject_id:   ${token.project_id}\nexpires_at:   ${token.expires_at}`,
+        );
+      }),
+    );
+
+  withConfigFlags(
+    program
+      .command("admin-token")
+      .description("manage operator tokens for the admin API (review queue)")
+      .command("create")
+      .description("create an operator token"),
+  )
+    .requiredOption("--name <name>", "who the token is for (shown in the jobs' history)")
+    .option("--json", "print JSON")
+    .action((opts: { name: string; json?: boolean }, command: Command) =>
+      withRuntime(command, async (runtime) => {
+        const token = await createAdminToken(runtime, opts.name);
+        print(
+          opts.json,
+          token,
+          `Authorization: Bearer ${token.token}\noperator:      ${token.name}\nexpires_at:    ${token.expires_at}`,
         );
       }),
     );

@@ -88,3 +88,8 @@ export function successPath(stage: Stage, policy: PipelinePolicy): PipelineState
       return [policy.requireConfirm ? "WAIT_USER_CONFIRM" : "JOB_SUCCESS"];
   }
 }
+
+/** Where the verify stage keeps a job's report: the review queue shows it to the reviewer. */
+export function verifyReportKey(jobId: string): string {
+  return `jobs/${jobId}/verify/report.json`;
+}

@@ -9,6 +9,7 @@ import Fastify, {
 import { sql } from "kysely";
 import { DoppelError } from "../domain/errors.js";
 import type { ServiceContext } from "../services/context.js";
+import { adminRoutes } from "./admin/routes.js";
 import { iceRoutes, sendIceError } from "./dialects/ice/routes.js";
 import { metaStudioRoutes, sendMetaStudioError } from "./dialects/metastudio/routes.js";
 import { answerClientError } from "./plugins/client-errors.js";
@@ -61,6 +62,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   await app.register(metaStudioRoutes, { ctx });
   await app.register(iceRoutes, { ctx });
   await app.register(uploadRoutes, { ctx });
+  await app.register(adminRoutes, { ctx });
 
   app.setNotFoundHandler((request, reply) => {
     const path = (request.raw.url ?? "/").split("?")[0] ?? "/";
@@ -68,7 +70,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     const error = known
       ? new DoppelError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path.slice(0, 200)}`)
       : new DoppelError("API_NOT_FOUND", `No API at ${request.method} ${path.slice(0, 200)}`);
-    return path.startsWith("/v1/")
+    return /^\/(v1|admin)\//.test(path)
       ? sendMetaStudioError(request, reply, error)
       : sendIceError(request, reply, error);
   });
@@ -76,8 +78,8 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   return app;
 }
 
-/** Errors outside both dialects' routes: MetaStudio's envelope under /v1/, Alibaba's elsewhere. */
+/** Errors outside both dialects' routes: MetaStudio's envelope under /v1/ (and Doppel's own paths), Alibaba's elsewhere. */
 function sendInDialect(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
-  const metaStudio = /^\/(v1|uploads|downloads)\//.test(request.url);
+  const metaStudio = /^\/(v1|uploads|downloads|admin)\//.test(request.url);
   return (metaStudio ? sendMetaStudioError : sendIceError)(request, reply, error);
 }

@@ -8,6 +8,7 @@ import * as m0002 from "./migrations/0002-unlogged-nonces.js";
 import * as m0003 from "./migrations/0003-job-lifecycle.js";
 import * as m0004 from "./migrations/0004-media.js";
 import * as m0005 from "./migrations/0005-tasks.js";
+import * as m0006 from "./migrations/0006-admin-tokens.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatabaseKind = "sqlite" | "postgres";
@@ -54,6 +55,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0003-job-lifecycle": m0003,
   "0004-media": m0004,
   "0005-tasks": m0005,
+  "0006-admin-tokens": m0006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

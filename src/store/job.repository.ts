@@ -372,3 +372,28 @@ export async function findJobOptionsOf(
     ]),
   );
 }
+
+/** Jobs of every project in `state`, least recently changed first, and how many there are. */
+export async function listJobsInState(
+  db: Executor,
+  state: JobState,
+  page: { readonly offset: number; readonly limit: number },
+): Promise<{ count: number; jobs: Job[] }> {
+  const [counted, rows] = await Promise.all([
+    db
+      .selectFrom("jobs")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("state", "=", state)
+      .executeTakeFirst(),
+    db
+      .selectFrom("jobs")
+      .selectAll()
+      .where("state", "=", state)
+      .orderBy("update_time")
+      .orderBy("id")
+      .offset(page.offset)
+      .limit(page.limit)
+      .execute(),
+  ]);
+  return { count: Number(counted?.n ?? 0), jobs: rows.map(fromRow) };
+}

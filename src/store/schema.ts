@@ -152,3 +152,15 @@ export interface TasksTable {
 export interface DatabaseSchema {
   tasks: TasksTable;
 }
+
+/** An operator's bearer token for the admin API (migrations/0006-admin-tokens.ts). */
+export interface AdminTokensTable {
+  token_hash: string;
+  name: string;
+  create_time: number;
+  expire_time: number;
+}
+
+export interface DatabaseSchema {
+  admin_tokens: AdminTokensTable;
+}

@@ -1,0 +1,121 @@
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance } from "fastify";
+import type { Job } from "../../domain/job.js";
+import { formatUtcSeconds } from "../../domain/time.js";
+import type { ServiceContext } from "../../services/context.js";
+import {
+  approveReview,
+  authenticateAdmin,
+  listReviewQueue,
+  rejectReview,
+} from "../../services/review.service.js";
+import { sendMetaStudioError } from "../dialects/metastudio/routes.js";
+import { ErrorSchema } from "../dialects/metastudio/schemas.js";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    operator?: string;
+  }
+}
+
+const ReviewJobSchema = Type.Object({
+  job_id: Type.String(),
+  project_id: Type.String(),
+  name: Type.String(),
+  state: Type.String(),
+  update_time: Type.String(),
+  message: Type.Optional(Type.String()),
+  /** What the automatic checks found (probe, faces, consent), as the verify stage wrote it. */
+  verify_report: Type.Unknown(),
+});
+
+const JobParams = Type.Object({ job_id: Type.String({ maxLength: 64 }) });
+
+/**
+ * Doppel's own admin API, for operators (`Authorization: Bearer <operator token>`; project
+ * credentials are refused): the manual review queue. Errors use MetaStudio's envelope.
+ */
+export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
+  const app = parent.withTypeProvider<TypeBoxTypeProvider>();
+  const { ctx } = opts;
+  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
+  app.addHook("preValidation", async (request) => {
+    request.operator = await authenticateAdmin(ctx, request.headers.authorization);
+  });
+
+  app.get(
+    "/admin/v1/reviews",
+    {
+      schema: {
+        querystring: Type.Object({
+          offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+          limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+        }),
+        response: {
+          200: Type.Object({ count: Type.Integer(), jobs: Type.Array(ReviewJobSchema) }),
+          "4xx": ErrorSchema,
+          "5xx": ErrorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { count, items } = await listReviewQueue(ctx, request.query);
+      return { count, jobs: items.map((item) => ({ ...presentJob(item.job), verify_report: item.report })) };
+    },
+  );
+
+  app.post(
+    "/admin/v1/reviews/:job_id/approve",
+    {
+      // The body is optional: an approval needs no comment.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+      schema: {
+        params: JobParams,
+        body: Type.Object({ comment: Type.Optional(Type.String({ maxLength: 1000 })) }),
+        response: {
+          200: Type.Omit(ReviewJobSchema, ["verify_report"]),
+          "4xx": ErrorSchema,
+          "5xx": ErrorSchema,
+        },
+      },
+    },
+    async (request) =>
+      presentJob(await approveReview(ctx, operatorOf(request), request.params.job_id, request.body.comment)),
+  );
+
+  app.post(
+    "/admin/v1/reviews/:job_id/reject",
+    {
+      schema: {
+        params: JobParams,
+        body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 1000 }) }),
+        response: {
+          200: Type.Omit(ReviewJobSchema, ["verify_report"]),
+          "4xx": ErrorSchema,
+          "5xx": ErrorSchema,
+        },
+      },
+    },
+    async (request) =>
+      presentJob(await rejectReview(ctx, operatorOf(request), request.params.job_id, request.body.reason)),
+  );
+}
+
+function operatorOf(request: { operator?: string }): string {
+  if (request.operator === undefined) throw new Error("admin route reached without authentication");
+  return request.operator;
+}
+
+function presentJob(job: Job) {
+  return {
+    job_id: job.id,
+    project_id: job.projectId,
+    name: job.name,
+    state: job.state,
+    update_time: formatUtcSeconds(job.updateTime),
+    ...(job.message !== null && { message: job.message }),
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * The admin review API over real HTTP on both databases: operator tokens only, the queue of jobs in
+ * MANUAL_VERIFYING, approve (on to preprocessing, with its task queued) and reject (with a reason the
+ * user sees), refusals in MetaStudio's envelope, and no 5xx for any input.
+ */
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAdminToken } from "../../src/services/review.service.js";
+import { listTasksOfJob } from "../../src/store/task.repository.js";
+import { ENGINES } from "../support/databases.js";
+import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+type Body = any;
+
+describe.each(ENGINES)("admin review API on %s", (engine) => {
+  let s: TestServer;
+  let admin: string;
+
+  beforeAll(async () => {
+    s = await startTestServer(engine, [80, 40], { DOPPEL_REVIEW: "manual" });
+    admin = (await createAdminToken(s.t.runtime, "Alice")).token;
+  });
+  afterAll(async () => s?.close());
+
+  const call = async (method: string, path: string, body?: unknown, token: string | null = admin) => {
+    const res = await fetch(`${s.baseUrl}/admin/v1${path}`, {
+      method,
+      headers: {
+        ...(token !== null && { Authorization: `Bearer ${token}` }),
+        ...(body !== undefined && { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Body };
+  };
+  const show = async (project: TestServer["projects"][number], jobId: string) =>
+    (await (
+      await fetch(`${jobsUrl(s, project.id)}/${jobId}`, { headers: { "X-Auth-Token": project.token } })
+    ).json()) as Body;
+
+  it("takes operator tokens only", async () => {
+    const none = await call("GET", "/reviews", undefined, null);
+    expect(none.status).toBe(401);
+    expect(none.body.error_msg).toMatch(/doppel admin-token create/);
+    const project = await call("GET", "/reviews", undefined, s.projects[0]?.token);
+    expect(project).toMatchObject({
+      status: 403,
+      body: { error_msg: expect.stringMatching(/operator tokens only/) },
+    });
+    expect((await call("GET", "/reviews", undefined, "dpa_forged")).status).toBe(401);
+  });
+
+  it("lists every project's jobs waiting for review, the longest-waiting first", async () => {
+    const queue = await call("GET", "/reviews?limit=100");
+    expect(queue.status).toBe(200);
+    const projects = s.projects.map((p) => p.id);
+    let expected = 0;
+    for (const project of s.projects) {
+      const listed = (await (
+        await fetch(jobsUrl(s, project.id, "state=MANUAL_VERIFYING&limit=100"), {
+          headers: { "X-Auth-Token": project.token },
+        })
+      ).json()) as Body;
+      expected += listed.count;
+    }
+    expect(expected).toBeGreaterThan(0);
+    expect(queue.body.count).toBe(expected);
+    expect(queue.body.jobs).toHaveLength(expected);
+    for (const job of queue.body.jobs) {
+      expect(job.state).toBe("MANUAL_VERIFYING");
+      expect(projects).toContain(job.project_id);
+      expect(job).toHaveProperty("verify_report", null);
+    }
+    const times = queue.body.jobs.map((j: Body) => j.update_time);
+    expect([...times].sort()).toEqual(times);
+    const page = await call("GET", "/reviews?offset=1&limit=1");
+    expect(page.body.jobs).toEqual([queue.body.jobs[1]]);
+  });
+
+  it("approves a job on to preprocessing with its task queued, and rejects another with the reason the user sees", async () => {
+    const queue = (await call("GET", "/reviews?limit=2")).body.jobs;
+    const [first, second] = queue as [Body, Body];
+    const approved = await call("POST", `/reviews/${first.job_id}/approve`, { comment: "looks fine" });
+    expect(approved).toMatchObject({
+      status: 200,
+      body: { job_id: first.job_id, state: "WAIT_TRAINING_DATA_PREPROCESS" },
+    });
+    const tasks = await listTasksOfJob(s.t.runtime.database.db, first.job_id);
+    expect(tasks.map((t) => [t.stage, t.state])).toEqual([["preprocess", "queued"]]);
+    const project = s.projects.find((p) => p.id === first.project_id) as TestServer["projects"][number];
+    const logs = (await show(project, first.job_id)).operation_logs as Body[];
+    expect(logs.at(-2)).toMatchObject({
+      operate_user: "ADMIN",
+      log_type: "MANUAL_VERIFY",
+      log_description: "Approved by Alice: looks fine",
+    });
+
+    const noReason = await call("POST", `/reviews/${second.job_id}/reject`, { reason: "   " });
+    expect(noReason.status).toBe(400);
+    const rejected = await call("POST", `/reviews/${second.job_id}/reject`, {
+      reason: "The consent letter is not signed",
+    });
+    expect(rejected).toMatchObject({
+      status: 200,
+      body: { state: "MANUAL_VERIFY_FAILED", message: "The consent letter is not signed" },
+    });
+    const owner = s.projects.find((p) => p.id === second.project_id) as TestServer["projects"][number];
+    const detail = await show(owner, second.job_id);
+    expect(detail.state).toBe("MANUAL_VERIFY_FAILED");
+    expect(detail.operation_logs.at(-1)).toMatchObject({
+      operate_user: "ADMIN",
+      error_code: "DOPPEL.REVIEW_REJECTED",
+      redo_reasons: ["The consent letter is not signed"],
+    });
+
+    const again = await call("POST", `/reviews/${first.job_id}/approve`);
+    expect(again.status).toBe(409);
+    expect(again.body.error_msg).toMatch(/WAIT_TRAINING_DATA_PREPROCESS; only jobs in MANUAL_VERIFYING/);
+    expect((await call("POST", `/reviews/${"0".repeat(32)}/approve`)).status).toBe(404);
+  });
+
+  it("answers any job id, body and paging with a 4xx in MetaStudio's envelope, never a 5xx", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ maxLength: 80 }),
+        fc.oneof(fc.constant(undefined), fc.string(), fc.object(), fc.record({ reason: fc.string() })),
+        fc.constantFrom("approve", "reject"),
+        fc.string({ maxLength: 12 }),
+        async (id, body, verb, offset) => {
+          const res = await fetch(`${s.baseUrl}/admin/v1/reviews/${encodeURIComponent(id)}/${verb}`, {
+            method: "POST",
+            headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
+            body: body === undefined ? undefined : JSON.stringify(body),
+          });
+          expect(res.status).toBeGreaterThanOrEqual(400);
+          expect(res.status).toBeLessThan(500);
+          expect(Object.keys((await res.json()) as object).sort()).toEqual(["error_code", "error_msg"]);
+          const list = await fetch(`${s.baseUrl}/admin/v1/reviews?offset=${encodeURIComponent(offset)}`, {
+            headers: { Authorization: `Bearer ${admin}` },
+          });
+          expect([200, 400]).toContain(list.status);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
