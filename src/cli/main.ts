@@ -4,12 +4,14 @@ import { isDoppelError } from "../domain/errors.js";
 import { registerAdminCommands } from "./admin.command.js";
 import { registerJobsCommands } from "./jobs.command.js";
 import { registerServeCommand } from "./serve.command.js";
+import { registerWorkerCommand } from "./worker.command.js";
 
 const program = new Command()
   .name("doppel")
   .description("Self-hosted digital-human training service speaking Alibaba ICE and Huawei MetaStudio APIs")
   .showHelpAfterError();
 registerServeCommand(program);
+registerWorkerCommand(program);
 registerAdminCommands(program);
 registerJobsCommands(program);
 

@@ -1,7 +1,9 @@
 import cluster from "node:cluster";
 import type { Command } from "commander";
+import pino from "pino";
 import type { Config } from "../config/config.js";
 import { buildApp } from "../http/app.js";
+import { startPipeline } from "../pipeline/run-pipeline.js";
 import { ensureDefaultProject } from "../services/admin.service.js";
 import { openRuntime } from "../services/runtime.js";
 import { configOf, withConfigFlags } from "./config-flags.js";
@@ -10,6 +12,7 @@ import { configOf, withConfigFlags } from "./config-flags.js";
  * `doppel serve`: the API on the configured database, until SIGINT/SIGTERM. With `--processes N > 1`
  * the main process migrates, then forks N HTTP processes that share the port (node:cluster); each has
  * its own database connection. Nothing lives only in one process's memory, so any of them may answer.
+ * The pipeline's workers run in the main process unless `--no-workers`.
  */
 export function registerServeCommand(program: Command): void {
   withConfigFlags(program.command("serve").description("run the API server")).action(
@@ -22,13 +25,16 @@ export function registerServeCommand(program: Command): void {
 }
 
 /** Serves from this process; the main process of a single-process server also prints the banner. */
-async function serveHere(config: Config, printBanner: boolean): Promise<void> {
+async function serveHere(config: Config, mainProcess: boolean): Promise<void> {
   const runtime = await openRuntime(config);
   const app = await buildApp(runtime, { logger: { level: config.logLevel } });
-  const project = printBanner ? await ensureDefaultProject(runtime) : undefined;
+  const project = mainProcess ? await ensureDefaultProject(runtime) : undefined;
   const address = await app.listen({ host: config.host, port: config.port });
   if (project) process.stdout.write(banner(address, runtime.database.description, project, 1));
+  // Only the main process runs workers: forked HTTP processes stay light and restartable.
+  const pipeline = mainProcess && config.pipeline.workers ? await startPipeline(runtime, app.log) : undefined;
   const stop = async () => {
+    await pipeline?.stop();
     await app.close();
     await runtime.close();
     process.exit(0);
@@ -42,7 +48,9 @@ async function superviseProcesses(config: Config): Promise<void> {
   const runtime = await openRuntime(config);
   const project = await ensureDefaultProject(runtime);
   const description = runtime.database.description;
-  await runtime.close();
+  const pipeline = config.pipeline.workers
+    ? await startPipeline(runtime, pino({ level: config.logLevel }))
+    : undefined;
 
   let stopping = false;
   for (let i = 0; i < config.processes; i++) cluster.fork();
@@ -55,8 +63,10 @@ async function superviseProcesses(config: Config): Promise<void> {
     process.stderr.write(`HTTP process ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
     cluster.fork();
   });
-  const stop = () => {
+  const stop = async () => {
     stopping = true;
+    await pipeline?.stop();
+    await runtime.close();
     const workers = Object.values(cluster.workers ?? {});
     let left = workers.length;
     if (left === 0) process.exit(0);

@@ -1,0 +1,32 @@
+import { builtInStages } from "./built-in.js";
+import type { PipelineContext, PipelineLogger } from "./stage.js";
+import { Worker } from "./worker.js";
+
+/** A running pipeline worker; `stop` hands its running tasks back to the queue and frees the models. */
+export interface RunningPipeline {
+  readonly worker: Worker;
+  stop(): Promise<void>;
+}
+
+/** Starts the built-in stages as configured (`--stages`, `--concurrency`, `--trainer-command`, policies). */
+export async function startPipeline(ctx: PipelineContext, log: PipelineLogger): Promise<RunningPipeline> {
+  const stages = await builtInStages(ctx.config);
+  const worker = new Worker(ctx, {
+    handlers: stages.handlers,
+    stages: ctx.config.pipeline.stages,
+    concurrency: ctx.config.pipeline.concurrency,
+    log,
+  });
+  worker.start();
+  log.info(
+    { stages: worker.stages, concurrency: ctx.config.pipeline.concurrency, policy: stages.policy.name },
+    "pipeline worker started",
+  );
+  return {
+    worker,
+    async stop() {
+      await worker.stop();
+      await stages.close();
+    },
+  };
+}

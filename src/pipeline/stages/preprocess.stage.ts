@@ -1,0 +1,159 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { FaceAnalyzer } from "../../media/faces.js";
+import { runFfmpeg } from "../../media/ffmpeg.js";
+import { sampleFrames } from "../../media/frames.js";
+import { probeMedia } from "../../media/probe.js";
+import { listJobFiles, upsertJobFile } from "../../store/job-file.repository.js";
+import { StageFailure, type StageHandler } from "../stage.js";
+import { buildFaceTrack, type FaceObservation } from "./face-track.js";
+import { downloadBlob, uploadFile } from "./stage-files.js";
+
+/** The preprocessed training data of a job: what a trainer reads (see trainers/trainer.ts). */
+export const PREPROCESSED_FILES = ["video.mp4", "audio.wav", "faces.json", "cover.jpg"] as const;
+
+export function preprocessedKey(jobId: string, file: (typeof PREPROCESSED_FILES)[number]): string {
+  return `jobs/${jobId}/preprocess/${file}`;
+}
+
+/** Output frame rate of the normalised video, as the trainers expect it. */
+const FPS = 25;
+/** Face detections along the video: about two a second, at most this many (each costs ~0.3 s). */
+const MAX_TRACK_SAMPLES = 120;
+/** Below this share of sampled frames with a face, the face cannot be followed. */
+const MIN_TRACKED_SHARE = 0.8;
+
+/**
+ * TRAINING_DATA_PREPROCESSING: normalises the training video (25 fps H.264) and its sound (16 kHz mono
+ * WAV), follows the face through the video (box and landmarks on every frame, smoothed), picks the
+ * cover — the sharpest-facing frame — and stores all of it under the job's `preprocess/` keys, which a
+ * repeated run overwrites with the same content.
+ */
+export function preprocessStage(analyzer: () => Promise<FaceAnalyzer>): StageHandler {
+  return async (ctx, run) => {
+    const files = await listJobFiles(ctx.database.db, run.job.id);
+    const training = files.find((f) => f.slot === "training-video");
+    if (!training) throw new StageFailure("DOPPEL.VIDEO_MISSING", "The job has no training video");
+    const source = join(run.workDir, "training-video");
+    await downloadBlob(ctx.blobs, training.blobKey, source, run.signal);
+    const probe = await probeMedia(source, { signal: run.signal });
+    if (!probe.video)
+      throw new StageFailure("DOPPEL.VIDEO_UNREADABLE", "The training video has no video track");
+
+    const video = join(run.workDir, "video.mp4");
+    const audio = join(run.workDir, "audio.wav");
+    const duration = probe.durationSeconds;
+    await runFfmpeg(
+      [
+        "-i",
+        source,
+        ...(probe.audio ? [] : ["-f", "lavfi", "-t", String(duration), "-i", "anullsrc=r=16000:cl=mono"]),
+        "-map",
+        "0:v:0",
+        "-vf",
+        `fps=${FPS},scale=trunc(iw/2)*2:trunc(ih/2)*2`,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-crf",
+        "18",
+        "-pix_fmt",
+        "yuv420p",
+        "-an",
+        "-y",
+        video,
+        "-map",
+        probe.audio ? "0:a:0" : "1:a:0",
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        "16000",
+        "-c:a",
+        "pcm_s16le",
+        "-y",
+        audio,
+      ],
+      { signal: run.signal, onProgress: (seconds) => run.progress(0.4 * Math.min(1, seconds / duration)) },
+    );
+    const normalised = await probeMedia(video, { signal: run.signal });
+    const v = normalised.video;
+    if (!v) throw new Error("the normalised video has no video track");
+    const frameCount = Math.max(1, Math.round(normalised.durationSeconds * FPS));
+
+    const faces = await analyzer();
+    const count = Math.min(MAX_TRACK_SAMPLES, Math.max(8, Math.round(normalised.durationSeconds * 2)));
+    const observations: FaceObservation[] = [];
+    let best: { timeSeconds: number; score: number } | undefined;
+    let sampled = 0;
+    for await (const frame of sampleFrames(video, {
+      count,
+      durationSeconds: normalised.durationSeconds,
+      maxWidth: v.width,
+      signal: run.signal,
+    })) {
+      sampled++;
+      const [face] = await faces.detect(frame);
+      run.progress(0.4 + (0.5 * sampled) / count);
+      if (!face) continue;
+      observations.push({
+        timeSeconds: frame.timeSeconds,
+        box: [face.box.x, face.box.y, face.box.width, face.box.height],
+        landmarks: face.landmarks,
+      });
+      // The cover: a confident, large face looking straight into the camera.
+      const frontality = 1 / (1 + Math.abs(face.yawDegrees) / 10 + Math.abs(face.pitchDegrees) / 15);
+      const score = face.score * frontality * face.box.height;
+      if (!best || score > best.score) best = { timeSeconds: frame.timeSeconds, score };
+    }
+    if (observations.length < MIN_TRACKED_SHARE * sampled || best === undefined) {
+      throw new StageFailure(
+        "DOPPEL.FACE_LOST",
+        `The face was found on ${observations.length} of ${sampled} sampled frames`,
+        ["Keep the face in view throughout the video, lit from the front, and submit it again"],
+      );
+    }
+    const track = buildFaceTrack(observations, { fps: FPS, width: v.width, height: v.height, frameCount });
+    await writeFile(join(run.workDir, "faces.json"), JSON.stringify(track));
+
+    const cover = join(run.workDir, "cover.jpg");
+    await runFfmpeg(
+      ["-ss", best.timeSeconds.toFixed(3), "-i", video, "-frames:v", "1", "-q:v", "2", "-y", cover],
+      {
+        signal: run.signal,
+      },
+    );
+    const types = {
+      "video.mp4": "video/mp4",
+      "audio.wav": "audio/wav",
+      "faces.json": "application/json",
+      "cover.jpg": "image/jpeg",
+    };
+    const stored = await Promise.all(
+      PREPROCESSED_FILES.map((file) =>
+        uploadFile(ctx.blobs, preprocessedKey(run.job.id, file), join(run.workDir, file), types[file]),
+      ),
+    );
+    // The picked frame becomes the job's cover unless the user uploaded one.
+    const userCover = files.find(
+      (f) => f.slot === "cover" && f.blobKey !== preprocessedKey(run.job.id, "cover.jpg"),
+    );
+    const coverBlob = stored[PREPROCESSED_FILES.indexOf("cover.jpg")];
+    if (!userCover && coverBlob) {
+      await upsertJobFile(ctx.database.db, run.job.id, {
+        slot: "cover",
+        blobKey: coverBlob.key,
+        size: coverBlob.size,
+        sha256: coverBlob.sha256,
+        etag: coverBlob.etag,
+        contentType: "image/jpeg",
+        uploadTime: ctx.now(),
+      });
+    }
+    run.progress(1);
+    return {
+      description: `Training data ready: ${v.width}×${v.height} at ${FPS} fps, ${frameCount} frames, 16 kHz mono audio; face found on ${observations.length} of ${sampled} sampled frames; cover at ${best.timeSeconds.toFixed(1)} s`,
+    };
+  };
+}

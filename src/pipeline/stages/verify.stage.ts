@@ -1,0 +1,194 @@
+import { join } from "node:path";
+import { verifyReportKey } from "../../domain/pipeline.js";
+import { formatProblems, type VerifyPolicy } from "../../domain/verify-policy.js";
+import { type DetectedFace, descriptorDistance, type FaceAnalyzer } from "../../media/faces.js";
+import { sampleFrames } from "../../media/frames.js";
+import { MediaUnreadableError, probeMedia } from "../../media/probe.js";
+import { listJobFiles } from "../../store/job-file.repository.js";
+import { StageFailure, type StageHandler } from "../stage.js";
+import { downloadBlob, putJson } from "./stage-files.js";
+
+/** What the face checks saw on one sampled frame. */
+export interface FaceSample {
+  readonly frameHeight: number;
+  readonly faces: readonly Pick<DetectedFace, "box" | "yawDegrees" | "descriptor">[];
+}
+
+export interface FaceFindings {
+  readonly problems: string[];
+  readonly singleFaceSamples: number;
+  /** The mean descriptor of the single faces, for the consent check. */
+  readonly descriptor: Float32Array | undefined;
+}
+
+/** Checks the faces on sampled frames against the policy: one person, large enough, facing the camera. */
+export function faceFindings(samples: readonly FaceSample[], policy: VerifyPolicy): FaceFindings {
+  const problems: string[] = [];
+  const n = samples.length;
+  const none = samples.filter((s) => s.faces.length === 0).length;
+  const many = samples.filter((s) => s.faces.length > 1).length;
+  const single = samples.filter((s) => s.faces.length === 1);
+  if (n === 0 || single.length / n < policy.minSingleFaceShare) {
+    const parts = [none > 0 && `${none} showed no face`, many > 0 && `${many} showed more than one`].filter(
+      Boolean,
+    );
+    problems.push(
+      `Only ${single.length} of ${n} sampled frames show exactly one face (${parts.join(", ") || "none could be read"}); film one person, alone, face visible throughout`,
+    );
+  }
+  if (single.length > 0) {
+    const shares = single.map((s) => (s.faces[0]?.box.height ?? 0) / s.frameHeight).sort((a, b) => a - b);
+    const median = shares[Math.floor(shares.length / 2)] ?? 0;
+    if (median < policy.minFaceHeightShare) {
+      problems.push(
+        `The face fills ${Math.round(median * 100)}% of the frame's height; come closer so it fills at least ${Math.round(policy.minFaceHeightShare * 100)}%`,
+      );
+    }
+    const frontal = single.filter(
+      (s) => Math.abs(s.faces[0]?.yawDegrees ?? 90) <= policy.maxYawDegrees,
+    ).length;
+    if (frontal / single.length < policy.minFrontalShare) {
+      problems.push(
+        `The face is turned away from the camera in ${single.length - frontal} of ${single.length} frames; look into the camera`,
+      );
+    }
+  }
+  return {
+    problems,
+    singleFaceSamples: single.length,
+    descriptor: meanDescriptor(single.map((s) => s.faces[0]?.descriptor)),
+  };
+}
+
+function meanDescriptor(descriptors: ReadonlyArray<Float32Array | undefined>): Float32Array | undefined {
+  const present = descriptors.filter((d): d is Float32Array => d !== undefined);
+  const first = present[0];
+  if (!first) return undefined;
+  const mean = new Float32Array(first.length);
+  for (const d of present)
+    for (let i = 0; i < d.length; i++) mean[i] = (mean[i] ?? 0) + (d[i] ?? 0) / present.length;
+  return mean;
+}
+
+/**
+ * AUTO_VERIFYING: probes the training video against the policy, samples frames for the face checks,
+ * and matches the consent video's person to the training video's. Every problem found is reported at
+ * once, each as a reason the user can act on, so one re-recording fixes them all.
+ */
+export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAnalyzer>): StageHandler {
+  return async (ctx, run) => {
+    const files = await listJobFiles(ctx.database.db, run.job.id);
+    const training = files.find((f) => f.slot === "training-video");
+    if (!training) {
+      throw new StageFailure("DOPPEL.VIDEO_MISSING", "The job has no training video", [
+        "Upload the training video and submit again",
+      ]);
+    }
+    const videoFile = join(run.workDir, "training-video");
+    await downloadBlob(ctx.blobs, training.blobKey, videoFile, run.signal);
+    run.progress(0.05);
+
+    const probe = await probeMedia(videoFile, { signal: run.signal }).catch((error: unknown) => {
+      if (error instanceof MediaUnreadableError) {
+        throw new StageFailure("DOPPEL.VIDEO_UNREADABLE", error.message, [
+          `The training video cannot be read (${error.message}); upload an MP4 or MOV file straight from the camera`,
+        ]);
+      }
+      throw error;
+    });
+    const problems = formatProblems(probe, policy);
+    run.progress(0.1);
+
+    const faces = await analyzer();
+    const samples: FaceSample[] = [];
+    if (probe.video && probe.durationSeconds > 0) {
+      for await (const frame of sampleFrames(videoFile, {
+        count: policy.faceSamples,
+        durationSeconds: probe.durationSeconds,
+        signal: run.signal,
+      })) {
+        samples.push({ frameHeight: frame.height, faces: await faces.detect(frame) });
+        run.progress(0.1 + (0.7 * samples.length) / policy.faceSamples);
+      }
+    }
+    const found = faceFindings(samples, policy);
+    problems.push(...found.problems);
+
+    const consent = await checkConsent(ctx, run, files, faces, found.descriptor, policy);
+    if (consent.problem) problems.push(consent.problem);
+    run.progress(0.95);
+
+    const report = {
+      policy: policy.name,
+      probe,
+      faces: { samples: samples.length, singleFace: found.singleFaceSamples },
+      consent: consent.distance === undefined ? null : { distance: consent.distance },
+      problems,
+    };
+    await putJson(ctx.blobs, verifyReportKey(run.job.id), report);
+    if (problems.length > 0) {
+      throw new StageFailure(
+        problems.length === 1 && consent.problem ? "DOPPEL.CONSENT_MISMATCH" : "DOPPEL.VIDEO_REJECTED",
+        `Automatic checks failed (policy ${policy.name}): ${problems.join("; ")}`,
+        problems,
+      );
+    }
+    const v = probe.video;
+    return {
+      description: [
+        `Checks passed (policy ${policy.name})`,
+        v && `${v.width}×${v.height} ${v.codec} ${Math.round(v.fps * 100) / 100} fps`,
+        `${Math.round(probe.durationSeconds * 10) / 10} s`,
+        `one face in ${found.singleFaceSamples}/${samples.length} samples`,
+        consent.distance !== undefined && `consent matches (distance ${consent.distance.toFixed(2)})`,
+      ]
+        .filter(Boolean)
+        .join(", "),
+    };
+  };
+}
+
+/** A consent video (a grant file that is a video) must show the same person as the training video. */
+async function checkConsent(
+  ctx: Parameters<StageHandler>[0],
+  run: Parameters<StageHandler>[1],
+  files: Awaited<ReturnType<typeof listJobFiles>>,
+  faces: FaceAnalyzer,
+  trainingDescriptor: Float32Array | undefined,
+  policy: VerifyPolicy,
+): Promise<{ problem?: string; distance?: number }> {
+  const grant = files.find((f) => f.slot === "grant-file");
+  if (!grant || !grant.contentType.startsWith("video/")) return {};
+  const file = join(run.workDir, "consent-video");
+  await downloadBlob(ctx.blobs, grant.blobKey, file, run.signal);
+  const probe = await probeMedia(file, { signal: run.signal }).catch(() => undefined);
+  if (!probe?.video || probe.durationSeconds <= 0) {
+    return { problem: "The consent video cannot be read; upload it again as MP4 or MOV" };
+  }
+  const samples: FaceSample[] = [];
+  for await (const frame of sampleFrames(file, {
+    count: 6,
+    durationSeconds: probe.durationSeconds,
+    signal: run.signal,
+  })) {
+    samples.push({ frameHeight: frame.height, faces: await faces.detect(frame) });
+  }
+  const consent = meanDescriptor(
+    samples.filter((s) => s.faces.length === 1).map((s) => s.faces[0]?.descriptor),
+  );
+  if (!consent)
+    return {
+      problem:
+        "No single face can be seen in the consent video; film the person speaking the consent, facing the camera",
+    };
+  if (!trainingDescriptor) return {};
+  const distance = descriptorDistance(consent, trainingDescriptor);
+  if (distance > policy.maxConsentDistance) {
+    return {
+      distance,
+      problem:
+        "The person in the consent video is not the person in the training video; the consent must be given by the person filmed",
+    };
+  }
+  return { distance };
+}

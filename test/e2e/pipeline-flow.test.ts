@@ -1,0 +1,173 @@
+/**
+ * The whole pipeline on real generated clips, with the built-in workers, through both official SDK
+ * clients over real HTTP: a good clip reaches JOB_SUCCESS with a cover and a published asset, and each
+ * bad clip fails verification with reasons a person can act on.
+ */
+import { readFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
+import type { PipelineLogger } from "../../src/pipeline/stage.js";
+import { assetIdOf } from "../../src/pipeline/stages/package.stage.js";
+import { verifyPackage } from "../../src/pipeline/trainers/reference.trainer.js";
+import { type Clips, ensureClips } from "../support/clips.js";
+import { ENGINES } from "../support/databases.js";
+import {
+  credentialsOf,
+  type HcClient,
+  huaweiCall,
+  huaweiClient,
+  type IceClient,
+  iceCall,
+  iceClient,
+  METASTUDIO_JOBS,
+} from "../support/sdk-clients.js";
+import { startTestServer, type TestServer } from "../support/server.js";
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+type Body = any;
+const QUIET: PipelineLogger = { info() {}, warn() {}, error() {} };
+
+describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
+  let s: TestServer;
+  let pipeline: RunningPipeline;
+  let clips: Clips;
+  let huawei: HcClient;
+  let ice: IceClient;
+
+  beforeAll(async () => {
+    clips = await ensureClips();
+    s = await startTestServer(engine, [0], { DOPPEL_VERIFY_POLICY: "dev", DOPPEL_WORKER_CONCURRENCY: "2" });
+    // The workers run on real time (backoff, leases); the API's clock is frozen at start-up.
+    pipeline = await startPipeline({ ...s.t.runtime, now: Date.now }, QUIET);
+    const key = credentialsOf((s.projects[0] as TestServer["projects"][number]).key);
+    huawei = huaweiClient(s, key);
+    ice = iceClient(s, key, "v3");
+  }, 120_000);
+  afterAll(async () => {
+    await pipeline?.stop();
+    await s?.close();
+  });
+
+  const ms = (method: "GET" | "POST", path: string, body?: unknown) =>
+    huaweiCall<Body>(
+      huawei,
+      method,
+      `${METASTUDIO_JOBS}${path}`,
+      path.includes("{job_id}") ? { job_id: currentJob } : {},
+      body,
+    );
+  let currentJob = "";
+
+  /** Creates a MetaStudio job, uploads the clip (and a consent video), confirms and submits it. */
+  async function submitClip(clip: string, consent?: string): Promise<string> {
+    const created = (await ms("POST", "", { name: "E2E", video_multipart_count: 1 })).body;
+    const put = (url: string, file: string) =>
+      readFile(file).then((body) => fetch(url, { method: "PUT", body }));
+    expect((await put(created.training_video_upload_url[0], clip)).status).toBe(200);
+    if (consent) expect((await put(created.grant_file_upload_url, consent)).status).toBe(200);
+    currentJob = created.job_id;
+    expect((await ms("POST", "/{job_id}/command", { command: "CONFIRM_MULTIPART_UPLOADED" })).status).toBe(
+      200,
+    );
+    expect((await ms("POST", "/{job_id}/command", { command: "SUBMITVERIFYING" })).status).toBe(200);
+    return created.job_id;
+  }
+
+  async function settle(jobId: string, done: (state: string) => boolean): Promise<Body> {
+    const deadline = Date.now() + 150_000;
+    for (;;) {
+      currentJob = jobId;
+      const job = (await ms("GET", "/{job_id}")).body;
+      if (done(job.state) || Date.now() > deadline) return job;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const final = (state: string) => /FAILED$|^JOB_SUCCESS$|^WAIT_USER_CONFIRM$/.test(state);
+
+  it("takes a good clip with the person's own consent video to JOB_SUCCESS with a cover and an asset", async () => {
+    const jobId = await submitClip(clips.personA, clips.personAConsent);
+    const job = await settle(jobId, final);
+    expect(job.state).toBe("JOB_SUCCESS");
+    expect(job.asset_id).toBe(assetIdOf(jobId));
+    const types = job.operation_logs.map((l: Body) => l.log_type);
+    expect(types).toEqual([
+      "CREATE_JOB",
+      "UPLOAD_FILE",
+      "CONFIRM_MULTIPART_UPLOADED",
+      "SUBMITVERIFYING",
+      "AUTO_VERIFY",
+      "MANUAL_VERIFY",
+      "WAIT_TRAINING_DATA_PREPROCESS",
+      "TRAINING_DATA_PREPROCESSING",
+      "TRAINING_DATA_PREPROCESS",
+      "TRAINING",
+      "TRAIN",
+      "INFERENCE_DATA_PREPROCESSING",
+      "INFERENCE_DATA_PREPROCESS",
+    ]);
+    const verify = job.operation_logs.find((l: Body) => l.log_type === "AUTO_VERIFY");
+    expect(verify.log_description).toMatch(/Checks passed \(policy dev\).*consent matches/);
+    const cover = await fetch(job.cover_download_url);
+    expect(cover.status).toBe(200);
+    expect(Buffer.from(await cover.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+
+    // The published asset: a package that matches its manifest, and a preview.
+    const prefix = `assets/${job.asset_id}/`;
+    const blobs = await s.t.runtime.blobs.list(prefix);
+    expect(blobs.map((b) => b.key)).toEqual(
+      expect.arrayContaining([
+        `${prefix}preview.mp4`,
+        `${prefix}package/manifest.json`,
+        `${prefix}package/idle.mp4`,
+      ]),
+    );
+    const { mkdtemp } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { downloadPrefix } = await import("../../src/pipeline/stages/stage-files.js");
+    const dir = await mkdtemp(join(tmpdir(), "doppel-asset-"));
+    await downloadPrefix(s.t.runtime.blobs, `${prefix}package/`, dir);
+    expect(await verifyPackage(dir)).toEqual({ ok: true, problems: [] });
+  });
+
+  it("fails bad clips in AUTO_VERIFY_FAILED, each with reasons a person can act on", async () => {
+    const cases: Array<[string, string, string | undefined, RegExp]> = [
+      ["no face", clips.noFace, undefined, /show exactly one face \(\d+ showed no face\)/],
+      ["two people", clips.twoPeople, undefined, /showed more than one/],
+      ["too short", clips.tooShort, undefined, /seconds long; it must be 2 seconds to/],
+      ["no audio", clips.noAudio, undefined, /no sound track/],
+      ["corrupt", clips.corrupt, undefined, /cannot be read/],
+      ["someone else's consent", clips.personA, clips.personBConsent, /not the person in the training video/],
+    ];
+    const jobs = [];
+    for (const [, clip, consent] of cases) jobs.push(await submitClip(clip, consent));
+    for (const [i, [name, , , reason]] of cases.entries()) {
+      const job = await settle(jobs[i] as string, final);
+      expect(job.state, name).toBe("AUTO_VERIFY_FAILED");
+      const log = job.operation_logs.at(-1);
+      expect(log.operate_user, name).toBe("SYSTEM");
+      expect(log.error_code, name).toMatch(/^DOPPEL\./);
+      expect(log.redo_reasons.join(" | "), name).toMatch(reason);
+    }
+  });
+
+  it("trains an ICE job named by a media id, seen through GetAvatarTrainingJob and GetAvatar", async () => {
+    const media = (await iceCall<Body>(ice, "CreateUploadMedia", { MediaType: "video" })).body.Data;
+    expect(
+      (await fetch(media.UploadURL, { method: "PUT", body: await readFile(clips.personA) })).status,
+    ).toBe(200);
+    const jobId = (
+      await iceCall<Body>(ice, "CreateAvatarTrainingJob", { AvatarName: "Ice E2E", Video: media.MediaId })
+    ).body.Data.JobId;
+    await iceCall<Body>(ice, "SubmitAvatarTrainingJob", { JobId: jobId });
+    const deadline = Date.now() + 150_000;
+    let job: Body;
+    do {
+      await new Promise((r) => setTimeout(r, 250));
+      job = (await iceCall<Body>(ice, "GetAvatarTrainingJob", { JobId: jobId })).body.Data.AvatarTrainingJob;
+    } while (!["Success", "Fail"].includes(job.Status) && Date.now() < deadline);
+    expect(job).toMatchObject({ Status: "Success", AvatarId: assetIdOf(jobId) });
+    const avatar = (await iceCall<Body>(ice, "GetAvatar", { AvatarId: job.AvatarId })).body.Data.Avatar;
+    expect(avatar.AvatarId).toBe(job.AvatarId);
+  });
+});
