@@ -50,6 +50,8 @@ export interface PipelineConfig {
   readonly concurrency: number;
   /** A local program that trains (`{input}` and `{output}` are replaced by directories). */
   readonly trainerCommand: string | undefined;
+  /** How long a claimed task stays a worker's without a heartbeat; a dead worker's task waits this long. */
+  readonly leaseMs: number;
 }
 
 /** Command-line flags as commander hands them over (all optional strings). */
@@ -148,6 +150,12 @@ export const SETTINGS = [
   ],
   ["--concurrency", "DOPPEL_WORKER_CONCURRENCY", "1", "worker: tasks run at once"],
   [
+    "",
+    "DOPPEL_TASK_LEASE_SECONDS",
+    "30",
+    "how long a worker holds a task without a heartbeat; a crashed worker's task is taken over after it",
+  ],
+  [
     "--trainer-command",
     "DOPPEL_TRAINER_COMMAND",
     "(built-in reference trainer)",
@@ -212,6 +220,7 @@ function pipelineConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): PipelineCon
     stages: stages as Stage[],
     concurrency: integer("concurrency", flags.concurrency ?? env.DOPPEL_WORKER_CONCURRENCY ?? "1", 1, 64),
     trainerCommand: nonEmpty(flags.trainerCommand ?? env.DOPPEL_TRAINER_COMMAND),
+    leaseMs: integer("DOPPEL_TASK_LEASE_SECONDS", env.DOPPEL_TASK_LEASE_SECONDS ?? "30", 1, 3600) * 1000,
   };
 }
 

@@ -15,6 +15,7 @@ export async function startPipeline(ctx: PipelineContext, log: PipelineLogger): 
     handlers: stages.handlers,
     stages: ctx.config.pipeline.stages,
     concurrency: ctx.config.pipeline.concurrency,
+    leaseMs: ctx.config.pipeline.leaseMs,
     log,
   });
   worker.start();

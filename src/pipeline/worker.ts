@@ -2,26 +2,19 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import type { OperationLog } from "../domain/operation-log.js";
-import { type PipelinePolicy, STAGE_DEFINITIONS, type Stage, successPath } from "../domain/pipeline.js";
-import type { JobState } from "../domain/states.js";
-import { findVersionedJobById, type JobStatePatch } from "../store/job.repository.js";
-import { moveJob } from "../store/job-transition.repository.js";
+import type { Stage } from "../domain/pipeline.js";
+import { claimTask, releaseTask, renewLease, type TaskRecord } from "../store/task.repository.js";
+import { type PipelineContext, type PipelineLogger, StageFailure, type StageHandlers } from "./stage.js";
 import {
-  claimTask,
-  finishTask,
-  releaseTask,
-  renewLease,
-  retryTaskLater,
-  type TaskRecord,
-} from "../store/task.repository.js";
-import {
-  type PipelineContext,
-  type PipelineLogger,
-  StageFailure,
-  type StageHandlers,
-  type StageResult,
-} from "./stage.js";
+  applyFailure,
+  applySuccess,
+  applyTransientFailure,
+  DEFAULT_RETRY,
+  enterRunningState,
+  type RetryPolicy,
+} from "./task-lifecycle.js";
+
+export { backoffMs } from "./task-lifecycle.js";
 
 export interface WorkerOptions {
   readonly handlers: StageHandlers;
@@ -42,12 +35,6 @@ export interface WorkerOptions {
 
 const SILENT: PipelineLogger = { info() {}, warn() {}, error() {} };
 
-/** Capped exponential backoff with jitter: base·2^(failures-1), at most `cap`, minus up to a fifth. */
-export function backoffMs(failures: number, baseMs: number, capMs: number, random = Math.random): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(ceiling * (1 - random() * 0.2));
-}
-
 /**
  * Runs pipeline tasks from the database: claims a due task under a lease, moves the job into the
  * stage's running state, runs the stage's handler while renewing the lease, and applies the outcome
@@ -62,9 +49,7 @@ export class Worker {
   readonly #concurrency: number;
   readonly #leaseMs: number;
   readonly #pollMs: number;
-  readonly #maxFailures: number;
-  readonly #backoffBaseMs: number;
-  readonly #backoffCapMs: number;
+  readonly #retry: RetryPolicy;
   readonly #log: PipelineLogger;
   readonly #stopping = new AbortController();
   #lanes: Promise<void>[] = [];
@@ -78,9 +63,11 @@ export class Worker {
     this.#concurrency = options.concurrency ?? 1;
     this.#leaseMs = options.leaseMs ?? 30_000;
     this.#pollMs = options.pollMs ?? 250;
-    this.#maxFailures = options.maxFailures ?? 5;
-    this.#backoffBaseMs = options.backoffBaseMs ?? 1000;
-    this.#backoffCapMs = options.backoffCapMs ?? 5 * 60_000;
+    this.#retry = {
+      maxFailures: options.maxFailures ?? DEFAULT_RETRY.maxFailures,
+      backoffBaseMs: options.backoffBaseMs ?? DEFAULT_RETRY.backoffBaseMs,
+      backoffCapMs: options.backoffCapMs ?? DEFAULT_RETRY.backoffCapMs,
+    };
     this.#log = options.log ?? SILENT;
   }
 
@@ -151,7 +138,7 @@ export class Worker {
 
   async #run(task: TaskRecord): Promise<void> {
     const handler = this.#handlers[task.stage];
-    const job = await this.#enterRunningState(task);
+    const job = await enterRunningState(this.#ctx, task, this.owner, this.#leaseMs);
     if (job === undefined || handler === undefined) return;
 
     const lease = new AbortController();
@@ -190,7 +177,7 @@ export class Worker {
         log,
       });
       if (signal.aborted) throw signal.reason;
-      await this.#succeed(task, result);
+      await applySuccess(this.#ctx, task, this.owner, result);
       log.info({ job: task.jobId, stage: task.stage }, "stage succeeded");
     } catch (error) {
       if (this.#stopping.signal.aborted) {
@@ -202,150 +189,19 @@ export class Worker {
       } else if (lease.signal.aborted) {
         log.warn({ job: task.jobId, stage: task.stage }, "stage abandoned: its lease was taken over");
       } else if (error instanceof StageFailure) {
-        await this.#fail(task, error.errorCode, error.message, error.redoReasons);
+        await applyFailure(this.#ctx, task, this.owner, error);
         log.info({ job: task.jobId, stage: task.stage, code: error.errorCode }, "stage failed");
       } else {
-        await this.#failTransiently(task, error);
+        const message = error instanceof Error ? error.message : String(error);
+        const delay = await applyTransientFailure(this.#ctx, task, this.owner, message, this.#retry);
+        if (delay === undefined)
+          log.error({ err: error, job: task.jobId, stage: task.stage }, "stage gave up");
+        else
+          log.warn({ err: error, job: task.jobId, stage: task.stage, retryInMs: delay }, "stage will retry");
       }
     } finally {
       clearInterval(heartbeat);
       await rm(workDir, { recursive: true, force: true });
     }
   }
-
-  /**
-   * Moves the job from the stage's queued state into its running state (e.g. WAIT_TRAINING_DATA_PREPROCESS
-   * → TRAINING_DATA_PREPROCESSING). A job already in the running state is a takeover and goes on; a job
-   * anywhere else has moved on (paused, deleted, failed meanwhile) and its task is dropped.
-   */
-  async #enterRunningState(task: TaskRecord) {
-    const definition = STAGE_DEFINITIONS[task.stage];
-    for (;;) {
-      const current = await findVersionedJobById(this.#ctx.database.db, task.jobId);
-      const state = current?.job.state;
-      if (current && state === definition.runningIn) return current.job;
-      if (!current || state !== definition.queuedIn) {
-        await finishTask(this.#ctx.database.db, {
-          taskId: task.id,
-          owner: this.owner,
-          now: this.#ctx.now(),
-          error: current
-            ? `dropped: the job is in ${state}, not ${definition.queuedIn}`
-            : "dropped: the job is gone",
-        });
-        return undefined;
-      }
-      const now = this.#ctx.now();
-      const started = await this.#ctx.database.db.transaction().execute(async (trx) => {
-        // Renewing first proves the task is still ours and (PostgreSQL) locks it until commit.
-        if (
-          !(await renewLease(trx, { taskId: task.id, owner: this.owner, until: now + this.#leaseMs, now }))
-        ) {
-          return "lost" as const;
-        }
-        const moved = await moveJob(trx, {
-          jobId: task.jobId,
-          from: definition.queuedIn,
-          version: current.version,
-          path: [definition.runningIn],
-          log: systemLog(definition.runningIn, `${definition.queuedIn} → ${definition.runningIn}`),
-          ...(task.stage === "train" && {
-            patch: {
-              lastTrainingTime: now,
-              ...(current.job.firstTrainingTime === null && { firstTrainingTime: now }),
-            },
-          }),
-          policy: this.#policy(),
-          now,
-        });
-        return moved ? ("started" as const) : ("raced" as const);
-      });
-      if (started === "lost") return undefined;
-      // "raced": a user command changed the job between the read and the move; look again.
-    }
-  }
-
-  async #succeed(task: TaskRecord, result: StageResult): Promise<void> {
-    const definition = STAGE_DEFINITIONS[task.stage];
-    const path = successPath(task.stage, this.#policy());
-    await this.#apply(task, path, systemLog(definition.logType, result.description), {
-      message: null,
-      ...(result.assetId !== undefined && { assetId: result.assetId }),
-    });
-  }
-
-  async #fail(task: TaskRecord, errorCode: string, message: string, redoReasons: readonly string[]) {
-    const definition = STAGE_DEFINITIONS[task.stage];
-    await this.#apply(
-      task,
-      [definition.failedTo],
-      { ...systemLog(definition.logType, message), errorCode, redoReasons: [...redoReasons] },
-      { message: redoReasons.join("; ") || message },
-    );
-  }
-
-  async #failTransiently(task: TaskRecord, error: unknown): Promise<void> {
-    const message = error instanceof Error ? error.message : String(error);
-    const failures = task.failures + 1;
-    if (failures >= this.#maxFailures) {
-      this.#log.error({ err: error, job: task.jobId, stage: task.stage }, "stage gave up");
-      await this.#fail(
-        task,
-        "DOPPEL.STAGE_GAVE_UP",
-        `${task.stage} failed ${failures} times; last: ${message}`,
-        [`The ${task.stage} stage kept failing (${message}); ask the operator to check the worker's log`],
-      );
-      return;
-    }
-    const delay = backoffMs(failures, this.#backoffBaseMs, this.#backoffCapMs);
-    this.#log.warn({ err: error, job: task.jobId, stage: task.stage, retryInMs: delay }, "stage will retry");
-    await retryTaskLater(this.#ctx.database.db, {
-      taskId: task.id,
-      owner: this.owner,
-      now: this.#ctx.now(),
-      runAt: this.#ctx.now() + delay,
-      error: message,
-    });
-  }
-
-  /**
-   * Applies a stage's outcome in one transaction: the task is finished only if it is still ours, and
-   * the job moves only if it is still in the stage's running state — so a stage whose lease was taken
-   * over, or that ran twice, changes the job once.
-   */
-  async #apply(
-    task: TaskRecord,
-    path: readonly JobState[],
-    log: Omit<OperationLog, "operateTime">,
-    patch: Omit<JobStatePatch, "state" | "updateTime">,
-  ): Promise<void> {
-    const definition = STAGE_DEFINITIONS[task.stage];
-    const now = this.#ctx.now();
-    await this.#ctx.database.db.transaction().execute(async (trx) => {
-      if (!(await finishTask(trx, { taskId: task.id, owner: this.owner, now }))) return;
-      const current = await findVersionedJobById(trx, task.jobId);
-      if (!current || current.job.state !== definition.runningIn) return;
-      const moved = await moveJob(trx, {
-        jobId: task.jobId,
-        from: current.job.state,
-        version: current.version,
-        path,
-        log,
-        patch,
-        policy: this.#policy(),
-        now,
-      });
-      // Only a concurrent change of this very job gets here (the row was read in this transaction);
-      // roll back so the task stays ours and running, and the next lease expiry retries it.
-      if (!moved) throw new Error(`job ${task.jobId} changed while its ${task.stage} result was applied`);
-    });
-  }
-
-  #policy(): PipelinePolicy {
-    return this.#ctx.config.pipeline;
-  }
-}
-
-function systemLog(logType: string, description: string): Omit<OperationLog, "operateTime"> {
-  return { operateUser: "SYSTEM", logType, logDescription: description, errorCode: null, redoReasons: [] };
 }

@@ -1,0 +1,201 @@
+import type { Job } from "../domain/job.js";
+import type { OperationLog } from "../domain/operation-log.js";
+import { STAGE_DEFINITIONS, successPath } from "../domain/pipeline.js";
+import type { JobState } from "../domain/states.js";
+import { findVersionedJobById, type JobStatePatch } from "../store/job.repository.js";
+import { moveJob } from "../store/job-transition.repository.js";
+import { finishTask, renewLease, retryTaskLater, type TaskRecord } from "../store/task.repository.js";
+import type { PipelineContext, StageResult } from "./stage.js";
+
+/**
+ * What happens to a claimed task, whoever runs it — the in-process Worker or a remote trainer over
+ * the worker protocol: entering the stage's running state, and applying success, failure or a retry.
+ * Each step first checks the task is still `owner`'s, so a worker whose lease was taken over changes
+ * nothing.
+ */
+
+/**
+ * Moves the job from the stage's queued state into its running state (e.g. WAIT_TRAINING_DATA_PREPROCESS
+ * → TRAINING_DATA_PREPROCESSING) and returns it. A job already in the running state is a takeover and
+ * goes on; a job anywhere else has moved on (paused, deleted, failed meanwhile): the task is dropped
+ * and undefined returned, as it is when the task is no longer `owner`'s.
+ */
+export async function enterRunningState(
+  ctx: PipelineContext,
+  task: TaskRecord,
+  owner: string,
+  leaseMs: number,
+): Promise<Job | undefined> {
+  const definition = STAGE_DEFINITIONS[task.stage];
+  for (;;) {
+    const current = await findVersionedJobById(ctx.database.db, task.jobId);
+    const state = current?.job.state;
+    if (current && state === definition.runningIn) return current.job;
+    if (!current || state !== definition.queuedIn) {
+      await finishTask(ctx.database.db, {
+        taskId: task.id,
+        owner,
+        now: ctx.now(),
+        error: current
+          ? `dropped: the job is in ${state}, not ${definition.queuedIn}`
+          : "dropped: the job is gone",
+      });
+      return undefined;
+    }
+    const now = ctx.now();
+    const started = await ctx.database.db.transaction().execute(async (trx) => {
+      // Renewing first proves the task is still ours and (PostgreSQL) locks it until commit.
+      if (!(await renewLease(trx, { taskId: task.id, owner, until: now + leaseMs, now })))
+        return "lost" as const;
+      const moved = await moveJob(trx, {
+        jobId: task.jobId,
+        from: definition.queuedIn,
+        version: current.version,
+        path: [definition.runningIn],
+        log: systemLog(definition.runningIn, `${definition.queuedIn} → ${definition.runningIn}`),
+        ...(task.stage === "train" && {
+          patch: {
+            lastTrainingTime: now,
+            ...(current.job.firstTrainingTime === null && { firstTrainingTime: now }),
+          },
+        }),
+        policy: ctx.config.pipeline,
+        now,
+      });
+      return moved ? ("started" as const) : ("raced" as const);
+    });
+    if (started === "lost") return undefined;
+    // "raced": a user command changed the job between the read and the move; look again.
+  }
+}
+
+/** Applies a stage's success: the job moves along the stage's success path (and its next task is queued). */
+export async function applySuccess(
+  ctx: PipelineContext,
+  task: TaskRecord,
+  owner: string,
+  result: StageResult,
+) {
+  const definition = STAGE_DEFINITIONS[task.stage];
+  return apply(
+    ctx,
+    task,
+    owner,
+    successPath(task.stage, ctx.config.pipeline),
+    systemLog(definition.logType, result.description),
+    {
+      message: null,
+      ...(result.assetId !== undefined && { assetId: result.assetId }),
+    },
+  );
+}
+
+/** Applies a permanent failure: the job goes to the stage's failed state with the code and reasons. */
+export async function applyFailure(
+  ctx: PipelineContext,
+  task: TaskRecord,
+  owner: string,
+  failure: { readonly errorCode: string; readonly message: string; readonly redoReasons: readonly string[] },
+) {
+  const definition = STAGE_DEFINITIONS[task.stage];
+  return apply(
+    ctx,
+    task,
+    owner,
+    [definition.failedTo],
+    {
+      ...systemLog(definition.logType, failure.message),
+      errorCode: failure.errorCode,
+      redoReasons: [...failure.redoReasons],
+    },
+    { message: failure.redoReasons.join("; ") || failure.message },
+  );
+}
+
+/** Capped exponential backoff with jitter: base·2^(failures-1), at most `cap`, minus up to a fifth. */
+export function backoffMs(failures: number, baseMs: number, capMs: number, random = Math.random): number {
+  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, failures - 1));
+  return Math.round(ceiling * (1 - random() * 0.2));
+}
+
+export interface RetryPolicy {
+  readonly maxFailures: number;
+  readonly backoffBaseMs: number;
+  readonly backoffCapMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxFailures: 5, backoffBaseMs: 1000, backoffCapMs: 5 * 60_000 };
+
+/**
+ * Applies a failure that may pass (a crashed tool, a full disk, a trainer's error): the task goes back
+ * to the queue after a backoff, or, after `maxFailures`, the job fails saying the stage kept failing.
+ * Returns the delay, or undefined when it gave up.
+ */
+export async function applyTransientFailure(
+  ctx: PipelineContext,
+  task: TaskRecord,
+  owner: string,
+  message: string,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Promise<number | undefined> {
+  const failures = task.failures + 1;
+  if (failures >= retry.maxFailures) {
+    await applyFailure(ctx, task, owner, {
+      errorCode: "DOPPEL.STAGE_GAVE_UP",
+      message: `${task.stage} failed ${failures} times; last: ${message}`,
+      redoReasons: [
+        `The ${task.stage} stage kept failing (${message}); ask the operator to check the worker's log`,
+      ],
+    });
+    return undefined;
+  }
+  const delay = backoffMs(failures, retry.backoffBaseMs, retry.backoffCapMs);
+  await retryTaskLater(ctx.database.db, {
+    taskId: task.id,
+    owner,
+    now: ctx.now(),
+    runAt: ctx.now() + delay,
+    error: message,
+  });
+  return delay;
+}
+
+/**
+ * Applies a stage's outcome in one transaction: the task is finished only if it is still `owner`'s,
+ * and the job moves only if it is still in the stage's running state — so a stage whose lease was
+ * taken over, or that ran twice, changes the job once. False when nothing was applied.
+ */
+async function apply(
+  ctx: PipelineContext,
+  task: TaskRecord,
+  owner: string,
+  path: readonly JobState[],
+  log: Omit<OperationLog, "operateTime">,
+  patch: Omit<JobStatePatch, "state" | "updateTime">,
+): Promise<boolean> {
+  const definition = STAGE_DEFINITIONS[task.stage];
+  const now = ctx.now();
+  return ctx.database.db.transaction().execute(async (trx) => {
+    if (!(await finishTask(trx, { taskId: task.id, owner, now }))) return false;
+    const current = await findVersionedJobById(trx, task.jobId);
+    if (!current || current.job.state !== definition.runningIn) return false;
+    const moved = await moveJob(trx, {
+      jobId: task.jobId,
+      from: current.job.state,
+      version: current.version,
+      path,
+      log,
+      patch,
+      policy: ctx.config.pipeline,
+      now,
+    });
+    // Only a concurrent change of this very job gets here (the row was read in this transaction);
+    // roll back so the task stays ours and running, and the next lease expiry retries it.
+    if (!moved) throw new Error(`job ${task.jobId} changed while its ${task.stage} result was applied`);
+    return true;
+  });
+}
+
+function systemLog(logType: string, description: string): Omit<OperationLog, "operateTime"> {
+  return { operateUser: "SYSTEM", logType, logDescription: description, errorCode: null, redoReasons: [] };
+}
