@@ -16,6 +16,7 @@ import { answerClientError } from "./plugins/client-errors.js";
 import { captureRawBodies } from "./plugins/raw-body.js";
 import { useValidators } from "./plugins/validators.js";
 import { uploadRoutes } from "./uploads/routes.js";
+import { workerApiRoutes } from "./worker-api/routes.js";
 
 export interface AppOptions {
   readonly logger?: FastifyServerOptions["logger"];
@@ -63,6 +64,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   await app.register(iceRoutes, { ctx });
   await app.register(uploadRoutes, { ctx });
   await app.register(adminRoutes, { ctx });
+  await app.register(workerApiRoutes, { ctx });
 
   app.setNotFoundHandler((request, reply) => {
     const path = (request.raw.url ?? "/").split("?")[0] ?? "/";
@@ -70,7 +72,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     const error = known
       ? new DoppelError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path.slice(0, 200)}`)
       : new DoppelError("API_NOT_FOUND", `No API at ${request.method} ${path.slice(0, 200)}`);
-    return /^\/(v1|admin)\//.test(path)
+    return /^\/(v1|admin|worker)\//.test(path)
       ? sendMetaStudioError(request, reply, error)
       : sendIceError(request, reply, error);
   });
@@ -80,6 +82,6 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
 
 /** Errors outside both dialects' routes: MetaStudio's envelope under /v1/ (and Doppel's own paths), Alibaba's elsewhere. */
 function sendInDialect(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
-  const metaStudio = /^\/(v1|uploads|downloads|admin)\//.test(request.url);
+  const metaStudio = /^\/(v1|uploads|downloads|admin|worker)\//.test(request.url);
   return (metaStudio ? sendMetaStudioError : sendIceError)(request, reply, error);
 }

@@ -228,3 +228,9 @@ export async function findLiveTask(db: Executor, jobId: string): Promise<TaskRec
     .executeTakeFirst();
   return row ? fromRow(row) : undefined;
 }
+
+/** A task by id. */
+export async function findTask(db: Executor, taskId: string): Promise<TaskRecord | undefined> {
+  const row = await db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}

@@ -128,7 +128,7 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     const dir = await mkdtemp(join(tmpdir(), "doppel-asset-"));
     await downloadPrefix(s.t.runtime.blobs, `${prefix}package/`, dir);
     expect(await verifyPackage(dir)).toEqual({ ok: true, problems: [] });
-  });
+  }, 180_000);
 
   it("fails bad clips in AUTO_VERIFY_FAILED, each with reasons a person can act on", async () => {
     const cases: Array<[string, string, string | undefined, RegExp]> = [
@@ -149,7 +149,7 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
       expect(log.error_code, name).toMatch(/^DOPPEL\./);
       expect(log.redo_reasons.join(" | "), name).toMatch(reason);
     }
-  });
+  }, 180_000);
 
   it("trains an ICE job named by a media id, seen through GetAvatarTrainingJob and GetAvatar", async () => {
     const media = (await iceCall<Body>(ice, "CreateUploadMedia", { MediaType: "video" })).body.Data;
@@ -169,5 +169,5 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     expect(job).toMatchObject({ Status: "Success", AvatarId: assetIdOf(jobId) });
     const avatar = (await iceCall<Body>(ice, "GetAvatar", { AvatarId: job.AvatarId })).body.Data.Avatar;
     expect(avatar.AvatarId).toBe(job.AvatarId);
-  });
+  }, 180_000);
 });

@@ -16,7 +16,7 @@ import { StringEnum } from "../schemas/string-enum.js";
  * refuse it (too large, wrong kind); destroying `request.raw` itself would reset the connection before
  * the 413 or 400 could be sent. A cut connection still errors the returned stream.
  */
-function detachedBody(raw: IncomingMessage): Readable {
+export function detachedBody(raw: IncomingMessage): Readable {
   const body = new PassThrough();
   raw.on("error", (error) => body.destroy(error));
   raw.on("close", () => {
