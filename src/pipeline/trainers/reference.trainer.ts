@@ -1,6 +1,6 @@
 /**
  * The built-in CPU reference trainer. It stands in for a GPU model but writes a real avatar package
- * (docs/avatar-package.md): an idle loop cut from the training video at its most seamless loop point,
+ * (README, "Avatar package"): an idle loop cut from the training video at its most seamless loop point,
  * the face crop and a face mask of every loop frame, the landmarks in crop coordinates, and a manifest
  * that checksums all of it. Everything streams through ffmpeg; the loop search keeps only a sliding
  * window of tiny grayscale thumbnails in memory, so a long video costs time, not heap.
