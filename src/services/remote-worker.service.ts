@@ -127,7 +127,7 @@ export async function heartbeatRemoteTask(
 /** A running task's claim, for signed input and output URLs (which name the claim they were made for). */
 async function liveClaim(ctx: ServiceContext, taskId: string, claim: number): Promise<TaskRecord> {
   const task = isHexId(taskId) ? await findTask(ctx.database.db, taskId) : undefined;
-  if (!task || task.state !== "running" || task.claims !== claim) {
+  if (task?.state !== "running" || task.claims !== claim) {
     throw new DoppelError(
       "CONFLICT",
       `Claim ${claim} of task ${taskId.slice(0, 64)} is over; claim a task again`,

@@ -158,7 +158,7 @@ async function checkConsent(
   policy: VerifyPolicy,
 ): Promise<{ problem?: string; distance?: number }> {
   const grant = files.find((f) => f.slot === "grant-file");
-  if (!grant || !grant.contentType.startsWith("video/")) return {};
+  if (!grant?.contentType.startsWith("video/")) return {};
   const file = join(run.workDir, "consent-video");
   await downloadBlob(ctx.blobs, grant.blobKey, file, run.signal);
   const probe = await probeMedia(file, { signal: run.signal }).catch(() => undefined);
