@@ -8,7 +8,10 @@ import { inputUrl, MediaUnreadableError, unreadableFrom } from "./probe.js";
 export interface RgbFrame {
   /** Position in the sample, from 0. */
   index: number;
-  /** The sample time asked for; the frame is the first decoded at or after it (at most a few frames later). */
+  /**
+   * The sample time asked for. The frame is the first decoded at or after it (at most a few frames
+   * later, as B-frames are skipped); past the video's last frame, the keyframe before it.
+   */
   timeSeconds: number;
   width: number;
   height: number;
@@ -88,7 +91,12 @@ export async function* sampleFrames(file: string, options: SampleFramesOptions):
         }),
       );
     }
-    for (const slot of slots) yield await slot.promise;
+    for (const slot of slots) {
+      const frame = await slot.promise;
+      // Decoded before the abort, but the caller asked to stop: no more frames.
+      if (controller.signal.aborted) throw controller.signal.reason;
+      yield frame;
+    }
   } finally {
     outer?.removeEventListener("abort", onAbort);
     controller.abort(new Error("frame sampling stopped"));

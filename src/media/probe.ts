@@ -64,9 +64,9 @@ export async function probeMedia(file: string, options: { signal?: AbortSignal }
 
   const answer = (await withTimeout(options.signal, PROBE_TIMEOUT_MS, (signal) =>
     runFfprobeJson(["-show_format", "-show_streams", inputUrl(absolute)], signal),
-  )) as FfprobeAnswer;
+  )) as FfprobeAnswer | null;
 
-  const streams = answer.streams ?? [];
+  const streams = answer?.streams ?? [];
   // Cover art in an MP4 or MP3 is a one-frame "video" stream; it is not the video.
   const videoStream = streams.find((s) => s.codec_type === "video" && s.disposition?.attached_pic !== 1);
   const audioStream = streams.find((s) => s.codec_type === "audio");
@@ -74,7 +74,7 @@ export async function probeMedia(file: string, options: { signal?: AbortSignal }
     throw new MediaUnreadableError("not a readable video: it has no audio or video");
 
   let durationSeconds =
-    positive(answer.format?.duration) ?? Math.max(0, ...streams.map((s) => positive(s.duration) ?? 0));
+    positive(answer?.format?.duration) ?? Math.max(0, ...streams.map((s) => positive(s.duration) ?? 0));
   if (durationSeconds === 0) {
     // A WebM written by a browser's MediaRecorder (or any live stream) has no duration in its header.
     const scanned = videoStream ?? audioStream;
@@ -84,7 +84,7 @@ export async function probeMedia(file: string, options: { signal?: AbortSignal }
   }
 
   return {
-    formatName: answer.format?.format_name ?? "",
+    formatName: answer?.format?.format_name ?? "",
     durationSeconds,
     sizeBytes: stats.size,
     video: videoStream ? describeVideo(videoStream) : null,

@@ -25,7 +25,7 @@ import {
   type JobEdit,
   updateJobFields,
 } from "../store/job.repository.js";
-import { listJobFiles } from "../store/job-file.repository.js";
+import { findSlotBlobKeys, listJobFiles } from "../store/job-file.repository.js";
 import { appendOperationLog, listOperationLogs } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
 import { adoptDirectUploads, uploadUrl } from "./direct-uploads.js";
@@ -322,6 +322,29 @@ export async function downloadUrls(
     }),
   );
   return Object.fromEntries(urls);
+}
+
+/**
+ * Signed cover download URLs of listed jobs that have a cover (uploaded, or picked by preprocessing),
+ * by job id: the list shows `cover_download_url` like Show does.
+ */
+export async function coverUrls(
+  ctx: ServiceContext,
+  jobIds: readonly string[],
+  origin: string,
+): Promise<Map<string, string>> {
+  const keys = await findSlotBlobKeys(ctx.database.db, jobIds, "cover");
+  if (keys.size === 0) return new Map();
+  const until = ctx.now() + FILE_URL_TTL_MS;
+  const urls = await Promise.all(
+    [...keys].map(async ([jobId, blobKey]) => {
+      const url = ctx.blobs.presignGet
+        ? await ctx.blobs.presignGet(blobKey, FILE_URL_TTL_MS / 1000)
+        : origin + ctx.urls.sign("GET", downloadPath(jobId, "cover"), until);
+      return [jobId, url] as const;
+    }),
+  );
+  return new Map(urls);
 }
 
 /** A job's whole file for a signed download URL: its content type, size and a stream of it. */

@@ -73,3 +73,19 @@ export async function claimJobForFileChange(
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
+
+/** The blob key of each listed job's file in `slot`, by job id (one query for a whole page). */
+export async function findSlotBlobKeys(
+  db: Executor,
+  jobIds: readonly string[],
+  slot: FileSlot,
+): Promise<Map<string, string>> {
+  if (jobIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom("job_files")
+    .select(["job_id", "blob_key"])
+    .where("job_id", "in", [...jobIds])
+    .where("slot", "=", slot)
+    .execute();
+  return new Map(rows.map((row) => [row.job_id, row.blob_key]));
+}

@@ -110,6 +110,9 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     const cover = await fetch(job.cover_download_url);
     expect(cover.status).toBe(200);
     expect(Buffer.from(await cover.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    // The list shows the cover too.
+    const listed = (await ms("GET", "")).body.jobs.find((j: Body) => j.job_id === jobId);
+    expect((await fetch(listed.cover_download_url)).status).toBe(200);
 
     // The published asset: a package that matches its manifest, and a preview.
     const prefix = `assets/${job.asset_id}/`;

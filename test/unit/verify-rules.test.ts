@@ -131,7 +131,7 @@ describe("faceFindings", () => {
       { frameHeight: 1000, faces: [face(50), face(40)] },
     ];
     expect(faceFindings(samples, policy).problems).toEqual([
-      "Only 6 of 8 sampled frames show exactly one face (1 showed no face, 1 showed more than one); film one person, alone, face visible throughout",
+      "Only 6 of 8 sampled frames show exactly one face (1 showed no face, 1 showed more than one); film one person, alone, the face clearly visible and filling a good part of the frame throughout",
       "The face fills 5% of the frame's height; come closer so it fills at least 10%",
       "The face is turned away from the camera in 6 of 6 frames; look into the camera",
     ]);

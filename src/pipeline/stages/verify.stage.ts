@@ -33,7 +33,7 @@ export function faceFindings(samples: readonly FaceSample[], policy: VerifyPolic
       Boolean,
     );
     problems.push(
-      `Only ${single.length} of ${n} sampled frames show exactly one face (${parts.join(", ") || "none could be read"}); film one person, alone, face visible throughout`,
+      `Only ${single.length} of ${n} sampled frames show exactly one face (${parts.join(", ") || "none could be read"}); film one person, alone, the face clearly visible and filling a good part of the frame throughout`,
     );
   }
   if (single.length > 0) {

@@ -9,13 +9,14 @@ import type { ShowJobResponse, TrainingJobBasicInfo } from "./schemas.js";
  * out (Huawei omits them). Built by assignment rather than conditional spreads: this runs for every
  * listed job and spreads allocated a temporary object per optional field.
  */
-export function presentBasicInfo(job: Job): TrainingJobBasicInfo {
+export function presentBasicInfo(job: Job, coverUrl?: string): TrainingJobBasicInfo {
   const info: TrainingJobBasicInfo = {
     job_id: job.id,
     name: job.name,
     state: job.state,
     asset_id: undefined,
     project_id: job.projectId,
+    cover_download_url: coverUrl,
     last_update_time: formatUtcSeconds(job.updateTime),
     create_time: formatUtcSeconds(job.createTime),
     contact: undefined,

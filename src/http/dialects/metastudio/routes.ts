@@ -9,6 +9,7 @@ import type { ServiceContext } from "../../../services/context.js";
 import { runCommand } from "../../../services/job-commands.service.js";
 import {
   type CreateJobInput,
+  coverUrls,
   createJob,
   deleteJob,
   downloadUrls,
@@ -94,7 +95,15 @@ export async function metaStudioRoutes(
     },
     async (request) => {
       const result = await listJobs(ctx, callerOf(request), parseListQuery(request.query));
-      return { count: result.count, jobs: result.jobs.map(presentBasicInfo) };
+      const covers = await coverUrls(
+        ctx,
+        result.jobs.map((job) => job.id),
+        originOf(request),
+      );
+      return {
+        count: result.count,
+        jobs: result.jobs.map((job) => presentBasicInfo(job, covers.get(job.id))),
+      };
     },
   );
 
