@@ -7,6 +7,7 @@ import { findAdminToken, insertAdminToken } from "../store/admin-token.repositor
 import { findToken } from "../store/credential.repository.js";
 import { findVersionedJobById, listJobsInState } from "../store/job.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
+import { listLiveTasks } from "../store/task.repository.js";
 import { hashToken } from "./admin.service.js";
 import type { ServiceContext } from "./context.js";
 
@@ -156,4 +157,12 @@ async function decide(
   }
   const after = await findVersionedJobById(ctx.database.db, jobId);
   return after?.job ?? current.job;
+}
+
+/** The pipeline's live tasks with their progress, for operators (admin API `GET /admin/v1/tasks`). */
+export function listPipelineTasks(
+  ctx: ServiceContext,
+  page: { readonly offset: number; readonly limit: number },
+) {
+  return listLiveTasks(ctx.database.db, page);
 }

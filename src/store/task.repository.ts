@@ -234,3 +234,29 @@ export async function findTask(db: Executor, taskId: string): Promise<TaskRecord
   const row = await db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
   return row ? fromRow(row) : undefined;
 }
+
+/** Live tasks (queued or running), the due or running ones first, for operators watching the pipeline. */
+export async function listLiveTasks(
+  db: Executor,
+  page: { readonly offset: number; readonly limit: number },
+): Promise<{ count: number; tasks: TaskRecord[] }> {
+  const live = ["queued", "running"];
+  const [counted, rows] = await Promise.all([
+    db
+      .selectFrom("tasks")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("state", "in", live)
+      .executeTakeFirst(),
+    db
+      .selectFrom("tasks")
+      .selectAll()
+      .where("state", "in", live)
+      .orderBy("state", "desc")
+      .orderBy("run_at")
+      .orderBy("id")
+      .offset(page.offset)
+      .limit(page.limit)
+      .execute(),
+  ]);
+  return { count: Number(counted?.n ?? 0), tasks: rows.map(fromRow) };
+}

@@ -88,6 +88,19 @@ describe.each(ENGINES)("admin review API on %s", (engine) => {
     });
     const tasks = await listTasksOfJob(s.t.runtime.database.db, first.job_id);
     expect(tasks.map((t) => [t.stage, t.state])).toEqual([["preprocess", "queued"]]);
+    const live = await call("GET", "/tasks?limit=100");
+    expect(live.status).toBe(200);
+    expect(live.body.tasks).toContainEqual({
+      task_id: tasks[0]?.id,
+      job_id: first.job_id,
+      stage: "preprocess",
+      state: "queued",
+      progress: 0,
+      claims: 0,
+      failures: 0,
+      run_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect((await call("GET", "/tasks", undefined, s.projects[0]?.token)).status).toBe(403);
     const project = s.projects.find((p) => p.id === first.project_id) as TestServer["projects"][number];
     const logs = (await show(project, first.job_id)).operation_logs as Body[];
     expect(logs.at(-2)).toMatchObject({

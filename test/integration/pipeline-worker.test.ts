@@ -229,6 +229,37 @@ describe.each(ENGINES)("pipeline worker on %s", (engine) => {
     expect(verify).toMatchObject({ stage: "verify", state: "done", claims: 2 });
   });
 
+  it("aborts a running stage whose lease was taken over, and applies nothing of its result", async () => {
+    const ctx = contextWith();
+    const id = await submittedJob(ctx);
+    let aborted = false;
+    let release: () => void = () => {};
+    const slow: StageHandler = (c, run) =>
+      new Promise((resolve) => {
+        run.signal.addEventListener("abort", () => {
+          aborted = true;
+        });
+        release = () => resolve(instant(c, run));
+      });
+    const worker = new Worker(ctx, { handlers: { verify: slow }, leaseMs: 150 });
+    const running = worker.runOnce();
+    await new Promise((r) => setTimeout(r, 30));
+    // Another worker steals the task as if this one's lease had run out.
+    await t.runtime.database.db
+      .updateTable("tasks")
+      .set({ lease_owner: "thief" })
+      .where("job_id", "=", id)
+      .execute();
+    const deadline = Date.now() + 5000;
+    while (!aborted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(aborted).toBe(true);
+    release();
+    await running;
+    expect((await stateOf(id))?.state).toBe("AUTO_VERIFYING");
+    const logs = await listOperationLogs(t.runtime.database.db, id);
+    expect(logs.map((l) => l.logType)).toEqual(["SUBMITVERIFYING"]);
+  });
+
   it("drops the task of a job that was paused, and queues it again when the job resumes", async () => {
     const ctx = contextWith();
     const id = await submittedJob(ctx);

@@ -7,6 +7,7 @@ import type { ServiceContext } from "../../services/context.js";
 import {
   approveReview,
   authenticateAdmin,
+  listPipelineTasks,
   listReviewQueue,
   rejectReview,
 } from "../../services/review.service.js";
@@ -31,10 +32,15 @@ const ReviewJobSchema = Type.Object({
 });
 
 const JobParams = Type.Object({ job_id: Type.String({ maxLength: 64 }) });
+const Paging = Type.Object({
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+});
 
 /**
  * Doppel's own admin API, for operators (`Authorization: Bearer <operator token>`; project
- * credentials are refused): the manual review queue. Errors use MetaStudio's envelope.
+ * credentials are refused): the manual review queue, and the pipeline's live tasks with their
+ * progress. Errors use MetaStudio's envelope.
  */
 export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
@@ -48,10 +54,7 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
     "/admin/v1/reviews",
     {
       schema: {
-        querystring: Type.Object({
-          offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
-          limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-        }),
+        querystring: Paging,
         response: {
           200: Type.Object({ count: Type.Integer(), jobs: Type.Array(ReviewJobSchema) }),
           "4xx": ErrorSchema,
@@ -62,6 +65,56 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
     async (request) => {
       const { count, items } = await listReviewQueue(ctx, request.query);
       return { count, jobs: items.map((item) => ({ ...presentJob(item.job), verify_report: item.report })) };
+    },
+  );
+
+  app.get(
+    "/admin/v1/tasks",
+    {
+      schema: {
+        querystring: Paging,
+        response: {
+          200: Type.Object({
+            count: Type.Integer(),
+            tasks: Type.Array(
+              Type.Object({
+                task_id: Type.String(),
+                job_id: Type.String(),
+                stage: Type.String(),
+                state: Type.String(),
+                progress: Type.Number(),
+                claims: Type.Integer(),
+                failures: Type.Integer(),
+                worker: Type.Optional(Type.String()),
+                lease_until: Type.Optional(Type.String()),
+                run_at: Type.String(),
+                last_error: Type.Optional(Type.String()),
+              }),
+            ),
+          }),
+          "4xx": ErrorSchema,
+          "5xx": ErrorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { count, tasks } = await listPipelineTasks(ctx, request.query);
+      return {
+        count,
+        tasks: tasks.map((task) => ({
+          task_id: task.id,
+          job_id: task.jobId,
+          stage: task.stage,
+          state: task.state,
+          progress: task.progress,
+          claims: task.claims,
+          failures: task.failures,
+          ...(task.leaseOwner !== null && { worker: task.leaseOwner }),
+          ...(task.leaseUntil !== null && { lease_until: new Date(task.leaseUntil).toISOString() }),
+          run_at: new Date(task.runAt).toISOString(),
+          ...(task.lastError !== null && { last_error: task.lastError }),
+        })),
+      };
     },
   );
 
