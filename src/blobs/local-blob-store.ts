@@ -35,6 +35,11 @@ const TEMP_PREFIX = `${RESERVED_PREFIX}-tmp-`;
 
 /** How many files list and deletePrefix work on at once: enough to overlap I/O, few enough for EMFILE. */
 const CONCURRENCY = 16;
+/**
+ * A temporary file untouched this long belongs to a writer that died (a killed process): a live upload
+ * writes continuously. Such files are swept from a key's directory when the key is written or deleted.
+ */
+const STALE_TEMP_MS = 10 * 60 * 1000;
 
 /**
  * A data file's digests, with the identity of the file they describe. Two renames cannot be one atomic
@@ -83,6 +88,7 @@ export class LocalBlobStore implements BlobStore {
       // Without this a crash soon after put returns could bring back the old content.
       await syncDirectory(dir);
       await this.#writeSidecar(dir, digests, file);
+      await sweepStaleTemps(dir, Date.now() - STALE_TEMP_MS);
       return { key, size: digests.size, etag: digests.md5, sha256: digests.sha256 };
     } catch (error) {
       // put owns the body: stop the producer (an HTTP upload, say) rather than leave it waiting.
@@ -235,6 +241,7 @@ export class LocalBlobStore implements BlobStore {
     await unlink(join(dir, SIDECAR_FILE)).catch((error: unknown) => {
       if (!isMissing(error)) throw error;
     });
+    await sweepStaleTemps(dir, Date.now() - STALE_TEMP_MS);
     await this.#prune(dir);
     return existed;
   }
@@ -281,6 +288,30 @@ export class LocalBlobStore implements BlobStore {
     await visit(slash === -1 ? "" : prefix.slice(0, slash));
     return keys.sort(compareKeys);
   }
+}
+
+/** Removes temporary files in `dir` last modified before `before` (epoch ms); never throws. */
+export async function sweepStaleTemps(dir: string, before: number): Promise<number> {
+  let swept = 0;
+  try {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.startsWith(TEMP_PREFIX)) continue;
+      const path = join(dir, entry.name);
+      const info = await stat(path).catch(() => undefined);
+      if (
+        info &&
+        info.mtimeMs < before &&
+        (await unlink(path).then(
+          () => true,
+          () => false,
+        ))
+      )
+        swept++;
+    }
+  } catch {
+    // The directory is gone or unreadable: nothing to sweep.
+  }
+  return swept;
 }
 
 /** Streams `body` through `hasher` into `handle`, fsyncs, closes, and returns the file's identity. */

@@ -161,7 +161,13 @@ export class Worker {
       },
       Math.max(50, Math.floor(this.#leaseMs / 3)),
     );
-    const workDir = join(this.#ctx.config.dataDir, "work", task.id);
+    // One scratch directory per claim: a worker that lost its lease but still runs must not delete the
+    // directory its successor is using, and a successor never starts on a killed run's leftovers.
+    const workRoot = join(this.#ctx.config.dataDir, "work");
+    const workDir = join(workRoot, `${task.id}-${task.claims}`);
+    for (let earlier = 1; earlier < task.claims; earlier++) {
+      await rm(join(workRoot, `${task.id}-${earlier}`), { recursive: true, force: true });
+    }
     const log = this.#log;
     log.info({ job: task.jobId, stage: task.stage, claim: task.claims }, "stage started");
     try {

@@ -1,5 +1,13 @@
 import { createHash, randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -426,6 +434,23 @@ describe("local blob store layout", () => {
   it("leaves no directories behind when a put of a new key fails", async () => {
     await expect(h.store.put("jobs/3/training-video/file", failingBody(1024))).rejects.toThrow("went away");
     expect(existsSync(join(h.root, "jobs", "3"))).toBe(false);
+  });
+
+  it("sweeps temporary files a killed writer left, on the next write or delete of the key, but not a live one's", async () => {
+    await h.store.put("jobs/4/cover", body("v1"));
+    const dir = join(h.root, "jobs", "4", "cover");
+    const stale = join(dir, ".doppel-tmp-killed");
+    const live = join(dir, ".doppel-tmp-writing");
+    writeFileSync(stale, "half");
+    writeFileSync(live, "half");
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(stale, hourAgo, hourAgo);
+    await h.store.put("jobs/4/cover", body("v2"));
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    utimesSync(live, hourAgo, hourAgo);
+    expect(await h.store.deletePrefix("jobs/4/")).toBe(1);
+    expect(existsSync(join(h.root, "jobs", "4"))).toBe(false);
   });
 
   it("removes emptied directories when blobs are deleted", async () => {
