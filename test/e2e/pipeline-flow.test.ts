@@ -110,6 +110,15 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     const cover = await fetch(job.cover_download_url);
     expect(cover.status).toBe(200);
     expect(Buffer.from(await cover.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    // Preprocessing left the trainer's inputs, the square face video among them.
+    const preprocessed = await s.t.runtime.blobs.list(`jobs/${jobId}/preprocess/`);
+    expect(preprocessed.map((b) => b.key.split("/").at(-1)).sort()).toEqual([
+      "audio.wav",
+      "cover.jpg",
+      "face.mp4",
+      "faces.json",
+      "video.mp4",
+    ]);
     // The list shows the cover too.
     const listed = (await ms("GET", "")).body.jobs.find((j: Body) => j.job_id === jobId);
     expect((await fetch(listed.cover_download_url)).status).toBe(200);

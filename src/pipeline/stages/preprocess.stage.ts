@@ -10,7 +10,10 @@ import { buildFaceTrack, type FaceObservation } from "./face-track.js";
 import { downloadBlob, uploadFile } from "./stage-files.js";
 
 /** The preprocessed training data of a job: what a trainer reads (see trainers/trainer.ts). */
-export const PREPROCESSED_FILES = ["video.mp4", "audio.wav", "faces.json", "cover.jpg"] as const;
+export const PREPROCESSED_FILES = ["video.mp4", "audio.wav", "faces.json", "face.mp4", "cover.jpg"] as const;
+
+/** Side of the square face video (`face.mp4`), in pixels. */
+export const FACE_VIDEO_SIZE = 512;
 
 export function preprocessedKey(jobId: string, file: (typeof PREPROCESSED_FILES)[number]): string {
   return `jobs/${jobId}/preprocess/${file}`;
@@ -25,7 +28,8 @@ const MIN_TRACKED_SHARE = 0.8;
 
 /**
  * TRAINING_DATA_PREPROCESSING: normalises the training video (25 fps H.264) and its sound (16 kHz mono
- * WAV), follows the face through the video (box and landmarks on every frame, smoothed), picks the
+ * WAV), follows the face through the video (box and landmarks on every frame, smoothed), crops it
+ * into a square face video, picks the
  * cover — the sharpest-facing frame — and stores all of it under the job's `preprocess/` keys, which a
  * repeated run overwrites with the same content.
  */
@@ -117,6 +121,21 @@ export function preprocessStage(analyzer: () => Promise<FaceAnalyzer>): StageHan
     const track = buildFaceTrack(observations, { fps: FPS, width: v.width, height: v.height, frameCount });
     await writeFile(join(run.workDir, "faces.json"), JSON.stringify(track));
 
+    // The face crop as a video of its own: what a lip-sync trainer trains on.
+    const { x, y, size } = track.crop;
+    await runFfmpeg(
+      [
+        "-i",
+        video,
+        "-vf",
+        `crop=${size}:${size}:${x}:${y},scale=${FACE_VIDEO_SIZE}:${FACE_VIDEO_SIZE}`,
+        ...["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-an", "-y"],
+        join(run.workDir, "face.mp4"),
+      ],
+      { signal: run.signal },
+    );
+    run.progress(0.95);
+
     const cover = join(run.workDir, "cover.jpg");
     await runFfmpeg(
       ["-ss", best.timeSeconds.toFixed(3), "-i", video, "-frames:v", "1", "-q:v", "2", "-y", cover],
@@ -128,6 +147,7 @@ export function preprocessStage(analyzer: () => Promise<FaceAnalyzer>): StageHan
       "video.mp4": "video/mp4",
       "audio.wav": "audio/wav",
       "faces.json": "application/json",
+      "face.mp4": "video/mp4",
       "cover.jpg": "image/jpeg",
     };
     const stored = await Promise.all(

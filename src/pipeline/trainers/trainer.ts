@@ -7,6 +7,7 @@
  *   video.mp4   the training video normalised to 25 fps H.264 (yuv420p), no audio
  *   audio.wav   its audio, 16 kHz mono PCM
  *   faces.json  FaceTrack (below): the face's box and 68 landmarks on every frame, smoothed
+ *   face.mp4    the square crop FaceTrack.crop of video.mp4, scaled to 512×512, 25 fps H.264
  *   cover.jpg   the best frontal frame
  * Output directory: the avatar package (its layout is documented in the README, "Avatar package").
  */
