@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { Stage } from "../domain/pipeline.js";
@@ -165,18 +166,27 @@ export class Worker {
     // directory its successor is using, and a successor never starts on a killed run's leftovers.
     const workRoot = join(this.#ctx.config.dataDir, "work");
     const workDir = join(workRoot, `${task.id}-${task.claims}`);
+    let madeWorkDir = false;
     for (let earlier = 1; earlier < task.claims; earlier++) {
       await rm(join(workRoot, `${task.id}-${earlier}`), { recursive: true, force: true });
     }
     const log = this.#log;
     log.info({ job: task.jobId, stage: task.stage, claim: task.claims }, "stage started");
     try {
-      await mkdir(workDir, { recursive: true });
       const result = await handler(this.#ctx, {
         job,
         task,
         signal,
-        workDir,
+        // Made on first use and removed only if made: a mkdir + rm per run cost 0.5–1.3 ms of disk time,
+        // most of a run of a stage that needs no files (review). Synchronous, once per run that does use
+        // it (runs that take seconds).
+        get workDir() {
+          if (!madeWorkDir) {
+            mkdirSync(workDir, { recursive: true });
+            madeWorkDir = true;
+          }
+          return workDir;
+        },
         progress: (fraction) => {
           progress = fraction;
         },
@@ -207,7 +217,7 @@ export class Worker {
       }
     } finally {
       clearInterval(heartbeat);
-      await rm(workDir, { recursive: true, force: true });
+      if (madeWorkDir) await rm(workDir, { recursive: true, force: true });
     }
   }
 }

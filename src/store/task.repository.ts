@@ -90,21 +90,34 @@ export async function claimTask(
       claims: eb("claims", "+", 1),
       update_time: claim.now,
     }))
+    // Two probes, each walking tasks_claim (state, run_at) in order and stopping at its first row. One
+    // `(queued and due) or (running and expired)` filter made both engines collect every due task and
+    // sort them all for the first (SQLite: MULTI-INDEX OR + temp B-tree; PostgreSQL: BitmapOr + top-N
+    // sort), so each claim cost grew with the backlog. Expired leases first: few tasks run at a time, and
+    // one whose worker died has waited longest.
     .where("id", "=", (eb) =>
-      eb
-        .selectFrom("tasks")
-        .select("id")
-        .where("stage", "in", [...claim.stages])
-        .where((w) =>
-          w.or([
-            w.and([w("state", "=", "queued"), w("run_at", "<=", claim.now)]),
-            w.and([w("state", "=", "running"), w("lease_until", "<", claim.now)]),
-          ]),
-        )
-        .orderBy("run_at")
-        .orderBy("id")
-        .limit(1)
-        .$if(skipLocked, (q) => q.forUpdate().skipLocked()),
+      eb.fn.coalesce(
+        eb
+          .selectFrom("tasks")
+          .select("id")
+          .where("state", "=", "running")
+          .where("lease_until", "<", claim.now)
+          .where("stage", "in", [...claim.stages])
+          .orderBy("run_at")
+          .orderBy("id")
+          .limit(1)
+          .$if(skipLocked, (q) => q.forUpdate().skipLocked()),
+        eb
+          .selectFrom("tasks")
+          .select("id")
+          .where("state", "=", "queued")
+          .where("run_at", "<=", claim.now)
+          .where("stage", "in", [...claim.stages])
+          .orderBy("run_at")
+          .orderBy("id")
+          .limit(1)
+          .$if(skipLocked, (q) => q.forUpdate().skipLocked()),
+      ),
     )
     .returningAll()
     .executeTakeFirst();
