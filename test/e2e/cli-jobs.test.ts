@@ -58,7 +58,8 @@ describe("doppel jobs against a running server", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "doppel-cli-jobs-"));
     const serverEnv = { DOPPEL_DATA_DIR: join(dir, "data"), DATABASE_URL: "", DOPPEL_LOG_LEVEL: "warn" };
-    const started = await serve(["--processes", "1"], serverEnv);
+    // The pipeline is tested elsewhere; here submitted jobs stay where the CLI left them.
+    const started = await serve(["--processes", "1", "--no-workers"], serverEnv);
     server = started;
     projectId = /Created project "default" \(([0-9a-f]{32})\)/.exec(started.output)?.[1] as string;
     expect(projectId).toBeDefined();
