@@ -285,6 +285,17 @@ export async function attachTrainingVideo(
   }
 }
 
+/**
+ * The media whose copy is the job's training video now, or undefined when it came from uploaded parts
+ * (a MetaStudio upload replaces an ICE video, and ICE must then stop naming the old media).
+ */
+export async function trainingVideoMediaId(ctx: ServiceContext, jobId: string): Promise<string | undefined> {
+  const file = (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === "training-video");
+  const prefix = mediaCopyPrefix(jobId);
+  if (!file?.blobKey.startsWith(prefix)) return undefined;
+  return file.blobKey.slice(prefix.length).split("/")[0];
+}
+
 /** Whether a job has its complete training video (attached from a media, or assembled from parts). */
 export async function hasTrainingVideo(ctx: ServiceContext, jobId: string): Promise<boolean> {
   return (await listJobFiles(ctx.database.db, jobId)).some((f) => f.slot === "training-video");

@@ -454,6 +454,32 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
     });
   });
 
+  it("stops naming the media as Video once MetaStudio parts replaced the job's training video", async () => {
+    const client = iceClient(s, credentialsOf(a.key), "v3");
+    const videoId = await upload(client, "video", video());
+    const jobId = await createJob(client, { AvatarName: "Replaced", Video: videoId });
+    expect((await getJob(client, jobId)).Video).toBe(videoId);
+    // Only a job whose check failed gives out MetaStudio upload URLs again (Update).
+    const { findVersionedJob, updateJobState } = await import("../../src/store/job.repository.js");
+    const current = await findVersionedJob(s.t.runtime.database.db, a.id, jobId);
+    await updateJobState(s.t.runtime.database.db, jobId, current?.version ?? 0, {
+      state: "AUTO_VERIFY_FAILED",
+      updateTime: s.t.clock.now,
+    });
+    const ms = (method: string, path: string, body?: unknown) =>
+      fetch(`${jobsUrl(s, a.id)}/${jobId}${path}`, {
+        method,
+        headers: { "X-Auth-Token": a.token, "Content-Type": "application/json" },
+        body: JSON.stringify(body ?? {}),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Body }));
+    const urls = (await ms("PUT", "", { video_multipart_count: 1 })).body;
+    expect((await fetch(urls.training_video_upload_url[0], { method: "PUT", body: video() })).status).toBe(
+      200,
+    );
+    expect((await ms("POST", "/command", { command: "CONFIRM_MULTIPART_UPLOADED" })).status).toBe(200);
+    expect((await getJob(client, jobId)).Video).toBe("");
+  });
+
   it("accepts only the kind of file a media is for, and never changes a media's file", async () => {
     const client = iceClient(s, credentialsOf(a.key), "v3");
     const created = (await call(client, "CreateUploadMedia", { MediaType: "video" })).body.Data;

@@ -23,6 +23,7 @@ import {
   hasTrainingVideo,
   listAvatars,
   requireReadyMedia,
+  trainingVideoMediaId,
 } from "../../../services/media.service.js";
 import {
   type IceJobFields,
@@ -285,9 +286,12 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
     return { JobId: job.id };
   }),
 
-  GetAvatarTrainingJob: action<JobIdParams>(JobIdParams, ["JobId"], async (ctx, caller, p) => ({
-    AvatarTrainingJob: presentTrainingJob(await showJob(ctx, caller, p.JobId as string)),
-  })),
+  GetAvatarTrainingJob: action<JobIdParams>(JobIdParams, ["JobId"], async (ctx, caller, p) => {
+    const detail = await showJob(ctx, caller, p.JobId as string);
+    return {
+      AvatarTrainingJob: presentTrainingJob(detail, await trainingVideoMediaId(ctx, detail.job.id)),
+    };
+  }),
 
   DeleteAvatarTrainingJob: action<JobIdParams>(JobIdParams, ["JobId"], async (ctx, caller, p) => {
     const job = await requireJob(ctx, caller, p.JobId as string);

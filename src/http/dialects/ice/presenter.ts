@@ -63,8 +63,14 @@ export function iceFieldsOf(options: object): IceJobFields {
   };
 }
 
-/** GetAvatarTrainingJob's AvatarTrainingJob. */
-export function presentTrainingJob(detail: JobDetail): AvatarTrainingJobDetail {
+/**
+ * GetAvatarTrainingJob's AvatarTrainingJob. `videoMediaId` is the media the job's training video is a
+ * copy of now (none when MetaStudio parts replaced it).
+ */
+export function presentTrainingJob(
+  detail: JobDetail,
+  videoMediaId: string | undefined,
+): AvatarTrainingJobDetail {
   const { job } = detail;
   const ice = iceFieldsOf(detail.options);
   const status = iceStatusOf(job.state);
@@ -78,7 +84,7 @@ export function presentTrainingJob(detail: JobDetail): AvatarTrainingJobDetail {
     Message: job.message ?? (status === "Fail" ? failureReasons(detail.logs) : ""),
     Thumbnail: ice.iceThumbnail ?? "",
     Portrait: ice.icePortrait ?? "",
-    Video: ice.iceVideo ?? "",
+    Video: videoMediaId ?? "",
     Transparent: ice.iceTransparent ?? false,
     FirstTrainingTime: time(job.firstTrainingTime),
     LastTrainingTime: time(job.lastTrainingTime),
