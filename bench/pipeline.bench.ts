@@ -68,6 +68,7 @@ import { moveJob } from "../src/store/job-transition.repository.js";
 import { appendOperationLog } from "../src/store/operation-log.repository.js";
 import type { TaskRecord } from "../src/store/task.repository.js";
 import { makeLongClip } from "../test/support/clips.js";
+import { newJobRow } from "../test/support/pipeline.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -187,29 +188,9 @@ async function submittedJobs(runtime: Runtime, n: number): Promise<string[]> {
     await db.transaction().execute(async (trx) => {
       for (let i = start; i < Math.min(n, start + 200); i++) {
         const now = Date.now();
-        const id = newJobId(now);
+        const job = newJobRow(projectId, now, { name: `bench ${i}` });
+        const id = job.id;
         ids.push(id);
-        const job: Job = {
-          id,
-          projectId,
-          appUserId: null,
-          name: `bench ${i}`,
-          description: null,
-          avatarType: "2DAvatar",
-          state: "WAIT_FILE_UPLOAD",
-          batchName: null,
-          tags: [],
-          modelVersion: "V3",
-          mattingType: "AI",
-          modelResolution: "1080P",
-          assetId: null,
-          contact: null,
-          message: null,
-          createTime: now,
-          updateTime: now,
-          firstTrainingTime: null,
-          lastTrainingTime: null,
-        };
         await insertJob(trx, job, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
         const moved = await moveJob(trx, {
           jobId: id,
@@ -514,27 +495,7 @@ async function verifyBench(): Promise<VerifyResult> {
     const jobId = newJobId(now);
     await insertJob(
       runtime.database.db,
-      {
-        id: jobId,
-        projectId,
-        appUserId: null,
-        name: "verify bench",
-        description: null,
-        avatarType: "2DAvatar",
-        state: "AUTO_VERIFYING",
-        batchName: null,
-        tags: [],
-        modelVersion: "V3",
-        mattingType: "AI",
-        modelResolution: "1080P",
-        assetId: null,
-        contact: null,
-        message: null,
-        createTime: now,
-        updateTime: now,
-        firstTrainingTime: null,
-        lastTrainingTime: null,
-      },
+      newJobRow(projectId, now, { id: jobId, name: "verify bench", state: "AUTO_VERIFYING" }),
       { options: DEFAULT_JOB_OPTIONS, clientToken: null },
     );
     const blobKey = `jobs/${jobId}/training-video/video`;

@@ -26,6 +26,7 @@ import { createToken } from "../../src/services/admin.service.js";
 import { openRuntime, type Runtime } from "../../src/services/runtime.js";
 import { type Clips, ensureClips } from "../support/clips.js";
 import { TEST_POSTGRES_URL } from "../support/databases.js";
+import { PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";
 
 const SEED = process.env.DOPPEL_CRASH_SEED ? Number(process.env.DOPPEL_CRASH_SEED) : randomInt(2 ** 31);
 console.log(`crash-safety: seed ${SEED} (replay the kill delays with DOPPEL_CRASH_SEED=${SEED})`);
@@ -401,20 +402,7 @@ function stateAfter(log: LogRow): JobState | undefined {
 }
 
 /** A successful job's whole history (parts of the training video are not history entries). */
-const SUCCESS_HISTORY = [
-  "CREATE_JOB",
-  "CONFIRM_MULTIPART_UPLOADED",
-  "SUBMITVERIFYING",
-  "AUTO_VERIFY",
-  "MANUAL_VERIFY",
-  "WAIT_TRAINING_DATA_PREPROCESS",
-  "TRAINING_DATA_PREPROCESSING",
-  "TRAINING_DATA_PREPROCESS",
-  "TRAINING",
-  "TRAIN",
-  "INFERENCE_DATA_PREPROCESSING",
-  "INFERENCE_DATA_PREPROCESS",
-];
+const SUCCESS_HISTORY = ["CREATE_JOB", "CONFIRM_MULTIPART_UPLOADED", ...PIPELINE_SUCCESS_LOG_TYPES];
 const RUNNING_STATES = ["TRAINING_DATA_PREPROCESSING", "TRAINING", "INFERENCE_DATA_PREPROCESSING"];
 
 /**

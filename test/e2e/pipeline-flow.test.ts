@@ -11,6 +11,7 @@ import { assetIdOf } from "../../src/pipeline/stages/package.stage.js";
 import { verifyPackage } from "../../src/pipeline/trainers/reference.trainer.js";
 import { type Clips, ensureClips } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
+import { PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";
 import {
   credentialsOf,
   type HcClient,
@@ -94,16 +95,7 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
       "CREATE_JOB",
       "UPLOAD_FILE",
       "CONFIRM_MULTIPART_UPLOADED",
-      "SUBMITVERIFYING",
-      "AUTO_VERIFY",
-      "MANUAL_VERIFY",
-      "WAIT_TRAINING_DATA_PREPROCESS",
-      "TRAINING_DATA_PREPROCESSING",
-      "TRAINING_DATA_PREPROCESS",
-      "TRAINING",
-      "TRAIN",
-      "INFERENCE_DATA_PREPROCESSING",
-      "INFERENCE_DATA_PREPROCESS",
+      ...PIPELINE_SUCCESS_LOG_TYPES,
     ]);
     const verify = job.operation_logs.find((l: Body) => l.log_type === "AUTO_VERIFY");
     expect(verify.log_description).toMatch(/Checks passed \(policy dev\).*consent matches/);

@@ -10,7 +10,6 @@ import { join, relative } from "node:path";
 import { Readable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { newJobId } from "../../src/domain/job.js";
 import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
 import type { JobState } from "../../src/domain/states.js";
 import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
@@ -24,6 +23,7 @@ import { listOperationLogs } from "../../src/store/operation-log.repository.js";
 import { listTasksOfJob } from "../../src/store/task.repository.js";
 import { ensureClips } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
+import { newJobRow } from "../support/pipeline.js";
 import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
@@ -67,18 +67,10 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
   async function jobReadyToTrain(): Promise<string> {
     const db = s.t.runtime.database.db;
     const now = s.t.clock.now;
-    const id = newJobId(now);
     const projectId = (s.projects[0] as TestServer["projects"][number]).id;
-    await insertJob(
-      db,
-      {
-        ...{ id, projectId, appUserId: null, name: "remote", description: null, avatarType: "2DAvatar" },
-        ...{ state: "WAIT_FILE_UPLOAD", batchName: null, tags: [], modelVersion: "V3", mattingType: "AI" },
-        ...{ modelResolution: "1080P", assetId: null, contact: null, message: null, createTime: now },
-        ...{ updateTime: now, firstTrainingTime: null, lastTrainingTime: null },
-      },
-      { options: DEFAULT_JOB_OPTIONS, clientToken: null },
-    );
+    const job = newJobRow(projectId, now, { name: "remote" });
+    const id = job.id;
+    await insertJob(db, job, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
     await db.transaction().execute((trx) =>
       moveJob(trx, {
         jobId: id,

@@ -6,7 +6,6 @@
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "../../src/config/config.js";
-import { newJobId } from "../../src/domain/job.js";
 import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
 import { type PipelinePolicy, STAGES, type Stage } from "../../src/domain/pipeline.js";
 import type { JobState } from "../../src/domain/states.js";
@@ -18,6 +17,7 @@ import { moveJob } from "../../src/store/job-transition.repository.js";
 import { listOperationLogs } from "../../src/store/operation-log.repository.js";
 import { claimTask, finishTask, listTasksOfJob } from "../../src/store/task.repository.js";
 import { ENGINES, openTestRuntime, type TestRuntime } from "../support/databases.js";
+import { newJobRow, PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";
 
 const instant: StageHandler = async (_ctx, run) => ({
   description: `${run.task.stage} done`,
@@ -47,32 +47,9 @@ describe.each(ENGINES)("pipeline worker on %s", (engine) => {
   /** A job submitted for verification: in AUTO_VERIFYING with its verify task queued. */
   async function submittedJob(ctx: PipelineContext = contextWith()): Promise<string> {
     const now = t.clock.now;
-    const id = newJobId(now);
-    await insertJob(
-      t.runtime.database.db,
-      {
-        id,
-        projectId,
-        appUserId: null,
-        name: "pipeline",
-        description: null,
-        avatarType: "2DAvatar",
-        state: "WAIT_FILE_UPLOAD",
-        batchName: null,
-        tags: [],
-        modelVersion: "V3",
-        mattingType: "AI",
-        modelResolution: "1080P",
-        assetId: null,
-        contact: null,
-        message: null,
-        createTime: now,
-        updateTime: now,
-        firstTrainingTime: null,
-        lastTrainingTime: null,
-      },
-      { options: DEFAULT_JOB_OPTIONS, clientToken: null },
-    );
+    const job = newJobRow(projectId, now);
+    await insertJob(t.runtime.database.db, job, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
+    const id = job.id;
     await submit(ctx, id);
     return id;
   }
@@ -117,18 +94,7 @@ describe.each(ENGINES)("pipeline worker on %s", (engine) => {
     expect(job?.assetId).toBe(`asset-${id.slice(0, 8)}`);
     expect(job?.firstTrainingTime).toBe(t.clock.now);
     const logs = await listOperationLogs(t.runtime.database.db, id);
-    expect(logs.map((l) => l.logType)).toEqual([
-      "SUBMITVERIFYING",
-      "AUTO_VERIFY",
-      "MANUAL_VERIFY",
-      "WAIT_TRAINING_DATA_PREPROCESS",
-      "TRAINING_DATA_PREPROCESSING",
-      "TRAINING_DATA_PREPROCESS",
-      "TRAINING",
-      "TRAIN",
-      "INFERENCE_DATA_PREPROCESSING",
-      "INFERENCE_DATA_PREPROCESS",
-    ]);
+    expect(logs.map((l) => l.logType)).toEqual(PIPELINE_SUCCESS_LOG_TYPES);
     expect(logs.slice(1).every((l) => l.operateUser === "SYSTEM")).toBe(true);
     const tasks = await listTasksOfJob(t.runtime.database.db, id);
     // Tasks made in the same (fake) millisecond have no order among themselves.
