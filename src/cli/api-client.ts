@@ -208,6 +208,7 @@ export interface JobDetail extends JobInfo {
     log_description: string;
     operate_user: string;
     error_code?: string;
+    redo_reasons?: string[];
   }>;
 }
 

@@ -164,9 +164,12 @@ export function registerJobsCommands(program: Command): void {
   withClientFlags(jobs.command("show").description("show a job with its files and history"))
     .requiredOption("--job <id>", "job id", jobIdArg)
     .option("--json", "print the API's JSON")
-    .action(async (opts: { job: string; json?: boolean }, command: Command) => {
-      const job = await clientOf(command).showJob(opts.job);
+    .option("--wait", "follow a submitted job until it succeeds or fails, printing each step as it happens")
+    .action(async (opts: { job: string; json?: boolean; wait?: boolean }, command: Command) => {
+      const client = clientOf(command);
+      const job = opts.wait ? await followJob(client, opts.job) : await client.showJob(opts.job);
       printResult(opts.json, job, showText(job));
+      if (/FAILED$|^JOB_REJECT$/.test(job.state)) process.exitCode = 1;
     });
 
   withClientFlags(jobs.command("list").description("list the project's jobs, oldest first"))
@@ -752,6 +755,25 @@ function formatBytes(n: number): string {
 
 // ---- show and list ---------------------------------------------------------------------------------
 
+/** States a waiting `jobs show --wait` stops at: the job needs nobody but its owner any more. */
+const SETTLED =
+  /FAILED$|^(JOB_SUCCESS|WAIT_USER_CONFIRM|JOB_FINISH|JOB_REJECT|JOB_PENDING|WAIT_FILE_UPLOAD)$/;
+
+/** Polls a job, printing each new history entry to stderr, until its state settles. */
+async function followJob(client: ReturnType<typeof clientOf>, jobId: string): Promise<JobDetail> {
+  let printed = 0;
+  for (;;) {
+    const job = await client.showJob(jobId);
+    for (const log of job.operation_logs.slice(printed)) {
+      process.stderr.write(`${log.operate_time}  ${log.log_type.padEnd(28)} ${log.log_description}\n`);
+      for (const reason of log.redo_reasons ?? []) process.stderr.write(`      - ${reason}\n`);
+    }
+    printed = job.operation_logs.length;
+    if (SETTLED.test(job.state)) return job;
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
+}
+
 function showText(job: JobDetail): string {
   const rows: Array<[string, string | undefined]> = [
     ["job_id", job.job_id],
@@ -765,6 +787,8 @@ function showText(job: JobDetail): string {
     ["model", `${job.model_version} ${job.model_resolution}, matting ${job.matting_type}`],
     ["video parts", String(job.video_multipart_count)],
     ["training video", job.training_video_download_url],
+    ["asset", job.asset_id],
+    ["cover", job.cover_download_url],
   ];
   const lines = rows
     .filter((row): row is [string, string] => row[1] !== undefined)
@@ -772,6 +796,7 @@ function showText(job: JobDetail): string {
   lines.push("history:");
   for (const log of job.operation_logs) {
     lines.push(`  ${log.operate_time}  ${log.log_type.padEnd(28)} ${log.log_description}`);
+    for (const reason of log.redo_reasons ?? []) lines.push(`      - ${reason}`);
   }
   return lines.join("\n");
 }

@@ -214,3 +214,47 @@ describe("doppel jobs against a running server", () => {
     );
   }, 90_000);
 });
+
+/** `doppel jobs show --wait` against a server whose workers run the pipeline. */
+describe("doppel jobs show --wait", () => {
+  let dir: string;
+  let server: { url: string; child: ChildProcess } | undefined;
+
+  afterAll(async () => {
+    if (server) await stopChild(server.child);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("follows a submitted job step by step until it settles, and exits 1 when it failed", async () => {
+    dir = mkdtempSync(join(tmpdir(), "doppel-cli-wait-"));
+    const serverEnv = { DOPPEL_DATA_DIR: join(dir, "data"), DATABASE_URL: "", DOPPEL_LOG_LEVEL: "warn" };
+    const started = await serve(["--processes", "1", "--verify-policy", "dev"], serverEnv);
+    server = started;
+    const projectId = /Created project "default" \(([0-9a-f]{32})\)/.exec(started.output)?.[1] as string;
+    const { token } = JSON.parse(
+      await doppel(["token", "create", "--project", projectId, "--json"], serverEnv),
+    ) as {
+      token: string;
+    };
+    const env = {
+      DOPPEL_ENDPOINT: started.url,
+      DOPPEL_PROJECT_ID: projectId,
+      DOPPEL_TOKEN: token,
+      TMPDIR: dir,
+    };
+    // Starts like an MP4, then noise: it passes the upload check and fails verification.
+    const file = join(dir, "noise.mp4");
+    writeFileSync(file, Buffer.concat([MP4_HEAD, randomBytes(50_000)]));
+    const created = JSON.parse(
+      await doppel(["jobs", "create", "--name", "Wait", "--file", file, "--json"], env),
+    ) as {
+      job_id: string;
+    };
+    await doppel(["jobs", "submit", "--job", created.job_id], env);
+    const waited = await doppelFails(["jobs", "show", "--job", created.job_id, "--wait"], env);
+    expect(waited.code).toBe(1);
+    expect(waited.stderr).toMatch(
+      /SUBMITVERIFYING +WAIT_FILE_UPLOAD → AUTO_VERIFYING\n.*AUTO_VERIFY +not a readable video.*\n +- The training video cannot be read/,
+    );
+  }, 90_000);
+});
