@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import pino from "pino";
 import type { Config } from "../config/config.js";
 import { buildApp } from "../http/app.js";
-import { startPipeline } from "../pipeline/run-pipeline.js";
+import { checkPipelineSettings, startPipeline } from "../pipeline/run-pipeline.js";
 import { ensureDefaultProject } from "../services/admin.service.js";
 import { openRuntime } from "../services/runtime.js";
 import { configOf, withConfigFlags } from "./config-flags.js";
@@ -18,6 +18,7 @@ export function registerServeCommand(program: Command): void {
   withConfigFlags(program.command("serve").description("run the API server")).action(
     async (_opts, command: Command) => {
       const config = configOf(command);
+      if (cluster.isPrimary && config.pipeline.workers) await checkPipelineSettings(config);
       if (config.processes > 1 && cluster.isPrimary) return superviseProcesses(config);
       return serveHere(config, cluster.isPrimary);
     },

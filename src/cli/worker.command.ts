@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import pino from "pino";
-import { startPipeline } from "../pipeline/run-pipeline.js";
+import { checkPipelineSettings, startPipeline } from "../pipeline/run-pipeline.js";
 import { openRuntime } from "../services/runtime.js";
 import { configOf, withConfigFlags } from "./config-flags.js";
 
@@ -14,6 +14,7 @@ export function registerWorkerCommand(program: Command): void {
     program.command("worker").description("run pipeline stages (verify, review, preprocess, train, package)"),
   ).action(async (_opts, command: Command) => {
     const config = configOf(command);
+    await checkPipelineSettings(config);
     const log = pino({ level: config.logLevel });
     const runtime = await openRuntime(config);
     const pipeline = await startPipeline(runtime, log);

@@ -1,5 +1,7 @@
-import { builtInStages } from "./built-in.js";
+import type { Config } from "../config/config.js";
+import { builtInStages, loadVerifyPolicy } from "./built-in.js";
 import type { PipelineContext, PipelineLogger } from "./stage.js";
+import { commandTrainer } from "./trainers/command.trainer.js";
 import { Worker } from "./worker.js";
 
 /** A running pipeline worker; `stop` hands its running tasks back to the queue and frees the models. */
@@ -30,4 +32,14 @@ export async function startPipeline(ctx: PipelineContext, log: PipelineLogger): 
       await stages.close();
     },
   };
+}
+
+/**
+ * Checks the pipeline settings that config loading cannot (a policy file's content, the trainer
+ * command's form), so `serve` and `worker` refuse to start with a readable error instead of failing
+ * once they are already listening.
+ */
+export async function checkPipelineSettings(config: Config): Promise<void> {
+  await loadVerifyPolicy(config.pipeline.verifyPolicy);
+  if (config.pipeline.trainerCommand !== undefined) commandTrainer(config.pipeline.trainerCommand);
 }

@@ -99,4 +99,20 @@ describe("the doppel command on the embedded default", () => {
     const badUrl = await doppelFails(["migrate"], { ...env, DATABASE_URL: "mysql://nope" });
     expect(badUrl.stderr).toMatch(/database URL must start with postgres/);
   });
+
+  it("refuses to start with pipeline settings it cannot use, saying which", async () => {
+    const policy = await doppelFails(["serve", "--verify-policy", "strict"], env);
+    expect(policy).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/verify policy must be default, dev or a \.json file/),
+    });
+    const review = await doppelFails(["worker", "--review", "sometimes"], env);
+    expect(review.stderr).toMatch(/review must be auto or manual/);
+    const trainer = await doppelFails(["worker", "--trainer-command", "python3 train.py"], env);
+    expect(trainer.stderr).toMatch(/must name \{input\} and \{output\}/);
+    const stages = await doppelFails(["worker", "--stages", "verify,dance"], env);
+    expect(stages.stderr).toMatch(
+      /stages must be among verify, review, preprocess, train, package \(got "dance"\)/,
+    );
+  });
 });
