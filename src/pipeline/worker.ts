@@ -143,7 +143,11 @@ export class Worker {
     if (job === undefined || handler === undefined) return;
 
     const lease = new AbortController();
-    const signal = AbortSignal.any([lease.signal, this.#stopping.signal]);
+    // Aborted by a lost lease or by stop(). (By hand: AbortSignal.any needs Node 20.3.)
+    const onStop = () => lease.abort(this.#stopping.signal.reason);
+    if (this.#stopping.signal.aborted) onStop();
+    else this.#stopping.signal.addEventListener("abort", onStop, { once: true });
+    const signal = lease.signal;
     let progress: number | undefined;
     const heartbeat = setInterval(
       () => {
@@ -216,6 +220,7 @@ export class Worker {
           log.warn({ err: error, job: task.jobId, stage: task.stage, retryInMs: delay }, "stage will retry");
       }
     } finally {
+      this.#stopping.signal.removeEventListener("abort", onStop);
       clearInterval(heartbeat);
       if (madeWorkDir) await rm(workDir, { recursive: true, force: true });
     }

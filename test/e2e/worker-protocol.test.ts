@@ -4,9 +4,9 @@
  * out; and, on real clips, a remote trainer (the reference trainer driven over HTTP) taking a job to
  * JOB_SUCCESS while the server's own workers do everything else.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +16,7 @@ import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipe
 import { PREPROCESSED_FILES, preprocessedKey } from "../../src/pipeline/stages/preprocess.stage.js";
 import { trainedPackagePrefix } from "../../src/pipeline/stages/train.stage.js";
 import { referenceTrainer } from "../../src/pipeline/trainers/reference.trainer.js";
+import { walkFiles } from "../../src/pipeline/walk-files.js";
 import { createAdminToken } from "../../src/services/review.service.js";
 import { findVersionedJobById, insertJob } from "../../src/store/job.repository.js";
 import { moveJob } from "../../src/store/job-transition.repository.js";
@@ -263,9 +264,7 @@ describe("a remote trainer over HTTP on real clips", () => {
       progress: (p) => void post(`/tasks/${task.task_id}/heartbeat`, { worker: "remote-box", progress: p }),
       log: () => {},
     });
-    const files = (await readdir(output, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
-    for (const file of files) {
-      const path = relative(output, join(file.parentPath, file.name));
+    for (const { path } of await walkFiles(output)) {
       const res = await fetch(task.output_url.replace("{path}", path), {
         method: "PUT",
         body: await readFile(join(output, path)),

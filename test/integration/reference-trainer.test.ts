@@ -26,6 +26,7 @@ import {
   verifyPackage,
 } from "../../src/pipeline/trainers/reference.trainer.js";
 import type { FaceTrack, TrainerRun } from "../../src/pipeline/trainers/trainer.js";
+import { walkFiles } from "../../src/pipeline/walk-files.js";
 
 const WIDTH = 320;
 const HEIGHT = 240;
@@ -70,10 +71,9 @@ describe("reference trainer", () => {
       source: { width: WIDTH, height: HEIGHT, crop: CROP },
     });
     expect(Date.parse(manifest.createdAt)).not.toBeNaN();
-    const onDisk = (await readdir(outputDir, { recursive: true, withFileTypes: true }))
-      .filter((e) => e.isFile())
-      .map((e) => path.relative(outputDir, path.join(e.parentPath, e.name)))
-      .filter((p) => p !== "manifest.json")
+    const onDisk = (await walkFiles(outputDir))
+      .filter((e) => e.isFile && e.path !== "manifest.json")
+      .map((e) => e.path)
       .sort();
     expect(manifest.files.map((f) => f.path)).toEqual(onDisk);
     expect(onDisk).not.toContain("audio.wav");

@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir } from "node:fs/promises";
-import { dirname, join, relative, sep } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { BlobStore, StoredBlob } from "../../blobs/blob-store.js";
 import { mapConcurrently } from "../../blobs/map-concurrently.js";
+import { walkFiles } from "../walk-files.js";
 
 /** Streams a blob into a local file for ffmpeg (which wants a seekable file, not a pipe). */
 export async function downloadBlob(
@@ -39,10 +40,9 @@ export async function uploadDirectory(
   dir: string,
   prefix: string,
 ): Promise<{ files: number; bytes: number }> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  const files = entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
+  const files = (await walkFiles(dir)).filter((e) => e.isFile).map((e) => e.path);
   const stored = await mapConcurrently(files, 4, (file) =>
-    uploadFile(blobs, `${prefix}${file.split(sep).join("/")}`, join(dir, file)),
+    uploadFile(blobs, `${prefix}${file}`, join(dir, ...file.split("/"))),
   );
   return { files: stored.length, bytes: stored.reduce((sum, s) => sum + s.size, 0) };
 }

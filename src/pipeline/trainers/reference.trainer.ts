@@ -12,6 +12,7 @@ import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { abortReason, runFfmpeg, runFfprobeJson } from "../../media/ffmpeg.js";
 import { inputUrl, probeMedia } from "../../media/probe.js";
+import { walkFiles } from "../walk-files.js";
 import type { FaceTrack, Trainer, TrainerRun } from "./trainer.js";
 
 /** The `format` field of every avatar package manifest. */
@@ -698,14 +699,11 @@ function loopCoords(loop: LoopPoint, track: FaceTrack, crop: Crop, size: number)
 
 /** Every file under `dir` except manifest.json, as relative POSIX paths, sorted. */
 async function listFiles(dir: string): Promise<{ files: string[]; odd: string[] }> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   const files: string[] = [];
   const odd: string[] = [];
-  for (const entry of entries) {
-    const relative = path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join("/");
-    if (entry.isDirectory()) continue;
-    if (!entry.isFile()) odd.push(relative);
-    else if (relative !== "manifest.json") files.push(relative);
+  for (const entry of await walkFiles(dir)) {
+    if (!entry.isFile) odd.push(entry.path);
+    else if (entry.path !== "manifest.json") files.push(entry.path);
   }
   return { files: files.sort(), odd: odd.sort() };
 }
