@@ -29,16 +29,18 @@ export async function uploadUrl(
 }
 
 /**
- * Adopts the job's direct single-file uploads that are new or changed since last adopted. `strict`
- * throws the first refusal (a submit must not go ahead without saying why); otherwise a refused file
- * is left where it is, unrecorded, and the job shows no such file.
+ * Adopts the job's direct single-file uploads that are new or changed since last adopted, and says
+ * whether it adopted any. `strict` throws the first refusal (a submit must not go ahead without
+ * saying why); otherwise a refused file is left where it is, unrecorded, and the job shows no such
+ * file.
  */
 export async function adoptDirectUploads(
   ctx: ServiceContext,
   jobId: string,
   mode: "strict" | "lenient",
-): Promise<void> {
-  if (!ctx.blobs.presignPut) return;
+): Promise<boolean> {
+  if (!ctx.blobs.presignPut) return false;
+  let adopted = false;
   const recorded = await listJobFiles(ctx.database.db, jobId);
   for (const slot of FILE_SLOTS) {
     if (MULTIPART_SLOTS.has(slot)) continue;
@@ -53,8 +55,10 @@ export async function adoptDirectUploads(
         );
       }
       await receiveUpload(ctx, { jobId, slot }, await ctx.blobs.get(incoming.key));
+      adopted = true;
     } catch (error) {
       if (mode === "strict") throw error;
     }
   }
+  return adopted;
 }

@@ -43,27 +43,11 @@ export async function runCommand(
       await submitForVerification(ctx, caller, job.id);
       return {};
     case "CONFIRM_ACCEPT":
-      await changeState(
-        ctx,
-        job.projectId,
-        job.id,
-        command,
-        ["WAIT_USER_CONFIRM"],
-        () => ({ to: "JOB_FINISH" }),
-        message,
-      );
+    case "CONFIRM_REJECT": {
+      const to = command === "CONFIRM_ACCEPT" ? "JOB_FINISH" : "JOB_REJECT";
+      await changeState(ctx, job.projectId, job.id, command, ["WAIT_USER_CONFIRM"], () => ({ to }), message);
       return {};
-    case "CONFIRM_REJECT":
-      await changeState(
-        ctx,
-        job.projectId,
-        job.id,
-        command,
-        ["WAIT_USER_CONFIRM"],
-        () => ({ to: "JOB_REJECT" }),
-        message,
-      );
-      return {};
+    }
     case "CONFIRM_PENDING":
       await changeState(
         ctx,

@@ -119,8 +119,8 @@ export interface JobDetail {
 /** One of the caller's jobs with its options and history; JOB_NOT_FOUND otherwise. */
 export async function showJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<JobDetail> {
   let job = await requireJob(ctx, caller, jobId);
-  if (UPLOAD_STATES.includes(job.state)) {
-    await adoptDirectUploads(ctx, job.id, "lenient");
+  // Adopting a file bumps the job's version and update time: read it again only then.
+  if (UPLOAD_STATES.includes(job.state) && (await adoptDirectUploads(ctx, job.id, "lenient"))) {
     job = await requireJob(ctx, caller, jobId);
   }
   const [options, logs] = await Promise.all([

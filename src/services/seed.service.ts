@@ -1,4 +1,5 @@
 import { type Job, MODEL_RESOLUTIONS, newJobId } from "../domain/job.js";
+import { mulberry32 } from "../domain/seeded-random.js";
 import type { PipelineState } from "../domain/states.js";
 import { insertJobs } from "../store/job.repository.js";
 import { requireProject } from "./admin.service.js";
@@ -150,17 +151,5 @@ function weighted<T extends string>(random: () => number, weights: Record<T, num
       if (r < 0) return value;
     }
     return entries[entries.length - 1]?.[0] as T;
-  };
-}
-
-/** A small, fast, seedable PRNG (public domain). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

@@ -244,13 +244,17 @@ export async function findVersionedJob(
     .where("project_id", "=", projectId)
     .where("id", "=", jobId)
     .executeTakeFirst();
-  return row && { job: fromRow(row), version: Number(row.version), pausedFrom: row.paused_from };
+  return row && versioned(row);
 }
 
 /** A job with its version by id alone, for workers (which act for no project). */
 export async function findVersionedJobById(db: Executor, jobId: string): Promise<VersionedJob | undefined> {
   const row = await db.selectFrom("jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
-  return row && { job: fromRow(row), version: Number(row.version), pausedFrom: row.paused_from };
+  return row && versioned(row);
+}
+
+function versioned(row: Selectable<JobsTable>): VersionedJob {
+  return { job: fromRow(row), version: Number(row.version), pausedFrom: row.paused_from };
 }
 
 /** What a state change may set besides the state. */

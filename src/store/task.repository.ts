@@ -230,18 +230,6 @@ export async function listTasksOfJob(db: Executor, jobId: string): Promise<TaskR
   return rows.map(fromRow);
 }
 
-/** The live (queued or running) task of a job, if any. */
-export async function findLiveTask(db: Executor, jobId: string): Promise<TaskRecord | undefined> {
-  const row = await db
-    .selectFrom("tasks")
-    .selectAll()
-    .where("job_id", "=", jobId)
-    .where("state", "in", ["queued", "running"])
-    .orderBy("create_time", "desc")
-    .executeTakeFirst();
-  return row ? fromRow(row) : undefined;
-}
-
 /** A task by id. */
 export async function findTask(db: Executor, taskId: string): Promise<TaskRecord | undefined> {
   const row = await db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();

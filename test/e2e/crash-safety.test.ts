@@ -18,6 +18,7 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
 import { STAGE_DEFINITIONS, STAGES, type Stage, successPath } from "../../src/domain/pipeline.js";
+import { mulberry32 } from "../../src/domain/seeded-random.js";
 import { canTransition, FINAL_STATES, isJobState, type JobState } from "../../src/domain/states.js";
 import { assetIdOf, assetPrefix } from "../../src/pipeline/stages/package.stage.js";
 import { downloadPrefix } from "../../src/pipeline/stages/stage-files.js";
@@ -31,18 +32,8 @@ import { PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";
 const SEED = process.env.DOPPEL_CRASH_SEED ? Number(process.env.DOPPEL_CRASH_SEED) : randomInt(2 ** 31);
 console.log(`crash-safety: seed ${SEED} (replay the kill delays with DOPPEL_CRASH_SEED=${SEED})`);
 
-/** mulberry32: a small seeded generator, so a failing run's kill delays can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = seeded(SEED);
+// Seeded, so a failing run's kill delays can be replayed.
+const random = mulberry32(SEED);
 const between = (min: number, max: number) => Math.round(min + random() * (max - min));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -116,6 +116,24 @@ const ENCODE_VIDEO = [
 const ENCODE_AUDIO = ["-c:a", "aac", "-b:a", "64k", "-ac", "1"];
 
 /** One person's crop, moving, with speech: the recipe of personA and the consent clips. */
+/** The output half of a clip made by a filter graph that labels its streams [v] and [a]. */
+function graphOutput(seconds: number, file: string, video: readonly string[] = ENCODE_VIDEO): string[] {
+  return [
+    "-map",
+    "[v]",
+    "-map",
+    "[a]",
+    ...video,
+    ...ENCODE_AUDIO,
+    "-t",
+    String(seconds),
+    "-movflags",
+    "+faststart",
+    "-y",
+    file,
+  ];
+}
+
 async function person(file: string, crop: Crop, seconds: number, motion: "zoom" | "pan", pitchHz: number) {
   await runFfmpeg([
     "-i",
@@ -124,18 +142,7 @@ async function person(file: string, crop: Crop, seconds: number, motion: "zoom" 
     // The audio source lives in the filter graph, not a second lavfi input: with two inputs ffmpeg 4.1
     // interleaves them in lockstep and the encode took three times as long.
     `[0:v]${moving(crop, seconds, "360x640", motion)}[v];${speech(seconds, pitchHz)}[a]`,
-    "-map",
-    "[v]",
-    "-map",
-    "[a]",
-    ...ENCODE_VIDEO,
-    ...ENCODE_AUDIO,
-    "-t",
-    String(seconds),
-    "-movflags",
-    "+faststart",
-    "-y",
-    file,
+    ...graphOutput(seconds, file),
   ]);
 }
 
@@ -148,18 +155,7 @@ async function twoPeople(file: string, seconds: number): Promise<void> {
     "-filter_complex",
     `[0:v]${moving(A_HALF, seconds, "320x360", "zoom")}[l];[1:v]${moving(B_HALF, seconds, "320x360", "zoom")}[r];` +
       `[l][r]hstack[v];${speech(seconds, 200)}[a]`,
-    "-map",
-    "[v]",
-    "-map",
-    "[a]",
-    ...ENCODE_VIDEO,
-    ...ENCODE_AUDIO,
-    "-t",
-    String(seconds),
-    "-movflags",
-    "+faststart",
-    "-y",
-    file,
+    ...graphOutput(seconds, file),
   ]);
 }
 
@@ -167,18 +163,7 @@ async function noFace(file: string, seconds: number): Promise<void> {
   await runFfmpeg([
     "-filter_complex",
     `testsrc2=size=360x640:rate=${FPS}:duration=${seconds},format=yuv420p[v];${speech(seconds, 180)}[a]`,
-    "-map",
-    "[v]",
-    "-map",
-    "[a]",
-    ...ENCODE_VIDEO,
-    ...ENCODE_AUDIO,
-    "-t",
-    String(seconds),
-    "-movflags",
-    "+faststart",
-    "-y",
-    file,
+    ...graphOutput(seconds, file),
   ]);
 }
 
@@ -402,24 +387,9 @@ export async function makeLongClip(
       `zoompan=z='1+0.1*pow(sin(PI*on/${10 * FPS}),2)':x='(iw-iw/zoom)*0.5':y='(ih-ih/zoom)*0.3':` +
       `d=${frames}:s=${fitted}:fps=${FPS},` +
       `pad=${width}:${height}:(ow-iw)/2:(oh-ih)/2:color=0x202020[v];${speech(seconds, 210)}[a]`,
-    "-map",
-    "[v]",
-    "-map",
-    "[a]",
-    "-c:v",
-    "libx264",
-    "-preset",
-    options.preset ?? "veryfast",
-    "-pix_fmt",
-    "yuv420p",
-    "-g",
-    String(keyint),
-    ...ENCODE_AUDIO,
-    "-t",
-    String(seconds),
-    "-movflags",
-    "+faststart",
-    "-y",
-    file,
+    ...graphOutput(seconds, file, [
+      ...["-c:v", "libx264", "-preset", options.preset ?? "veryfast"],
+      ...["-pix_fmt", "yuv420p", "-g", String(keyint)],
+    ]),
   ]);
 }
