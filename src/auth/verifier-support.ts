@@ -107,10 +107,15 @@ export function parseIsoSeconds(field: string, raw: string): number {
   return ms;
 }
 
-/** Nonces longer than this are refused so one request cannot bloat the nonce store. */
-const MAX_NONCE_LENGTH = 256;
+/**
+ * The nonce store's column holds 255 characters; a longer nonce (or one PostgreSQL cannot store as
+ * text, such as a NUL byte) would fail the database write that nonces of other callers share (see
+ * services/nonce-batcher.ts). Both SDKs send UUID-like values, so printable ASCII loses no client.
+ */
+const MAX_NONCE_LENGTH = 255;
+const NONCE_CHARACTERS = /^[\x21-\x7e]*$/;
 
-/** Checks that a nonce is present and of sane length; returns it. */
+/** Checks that a nonce is present, at most 255 printable ASCII characters; returns it. */
 export function requireNonce(field: string, nonce: string | undefined): string {
   if (nonce === undefined || nonce === "") {
     throw new DoppelError(
@@ -123,6 +128,12 @@ export function requireNonce(field: string, nonce: string | undefined): string {
     throw new DoppelError(
       "SIGNATURE_MALFORMED",
       `${field} is ${nonce.length} characters long; at most ${MAX_NONCE_LENGTH} are allowed`,
+    );
+  }
+  if (!NONCE_CHARACTERS.test(nonce)) {
+    throw new DoppelError(
+      "SIGNATURE_MALFORMED",
+      `${field} ${JSON.stringify(nonce.slice(0, 40))} may contain only printable ASCII characters (no spaces or control characters), e.g. a UUID`,
     );
   }
   return nonce;

@@ -10,8 +10,10 @@ const MAX_BATCH = 500;
  * requests cost one write. The first write waits only for the current turn to finish (setImmediate):
  * SQLite writes synchronously, so without that wait no second claim could ever join a batch.
  */
+type Pending = NonceClaim & { resolve(ok: boolean): void; reject(error: unknown): void };
+
 class NonceBatcher {
-  #pending: Array<NonceClaim & { resolve(ok: boolean): void; reject(error: unknown): void }> = [];
+  #pending: Pending[] = [];
   #writing = false;
 
   constructor(
@@ -47,13 +49,28 @@ class NonceBatcher {
           unique.forEach((claim, i) => {
             claim.resolve(accepted.has(i));
           });
-          for (const claim of repeats) claim.resolve(false);
-        } catch (error) {
-          for (const claim of batch) claim.reject(error);
+        } catch {
+          await this.#claimOneByOne(unique);
         }
+        for (const claim of repeats) claim.resolve(false);
       }
     } finally {
       this.#writing = false;
+    }
+  }
+
+  /**
+   * A failed batch statement stored nothing (one statement is atomic), so each claim is retried alone:
+   * a row the database refuses then fails only its own request, never the unrelated requests that
+   * happened to share its batch. When the database itself is down every claim fails, as it should.
+   */
+  async #claimOneByOne(claims: readonly Pending[]): Promise<void> {
+    for (const claim of claims) {
+      try {
+        claim.resolve((await claimNonces(this.database.db, [claim], this.now())).has(0));
+      } catch (error) {
+        claim.reject(error);
+      }
     }
   }
 }

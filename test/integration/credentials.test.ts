@@ -48,6 +48,21 @@ describe.each(ENGINES)("credentials on %s", (engine) => {
     expect(await claimNonceBatched(t.runtime.database, now, "AK3", "fresh", 9_000)).toBe(true);
   });
 
+  it("fails only the claim the database refuses, never the others batched with it", async () => {
+    const now = () => 1_000;
+    const good = Array.from({ length: 12 }, (_, i) =>
+      claimNonceBatched(t.runtime.database, now, "AK4", `fine-${i}`, 9_000),
+    );
+    // A row no engine stores (NaN in a NOT NULL bigint), made in the same turn so it joins the batch.
+    const bad = claimNonceBatched(t.runtime.database, now, "AK4", "bad", Number.NaN);
+    const settled = await Promise.allSettled([...good, bad]);
+    expect(settled.slice(0, 12)).toEqual(Array(12).fill({ status: "fulfilled", value: true }));
+    expect(settled[12]?.status).toBe("rejected");
+    // The refused claim recorded nothing; the good ones are claimed for good.
+    expect(await claimNonceBatched(t.runtime.database, now, "AK4", "bad", 9_000)).toBe(true);
+    expect(await claimNonceBatched(t.runtime.database, now, "AK4", "fine-3", 9_000)).toBe(false);
+  });
+
   it("stores secrets only encrypted and tokens only hashed", async () => {
     const project = await createProject(t.runtime, "creds");
     const key = await createAccessKey(t.runtime, project.id);
