@@ -352,6 +352,8 @@ export function signRpcV1(
     dateMs?: number;
     nonce?: string;
     method?: "POST" | "GET";
+    /** Common parameters to leave out (e.g. `Action`), to test what the server does without them. */
+    without?: readonly string[];
   } = {},
 ): SignedRaw {
   const method = options.method ?? "POST";
@@ -366,6 +368,7 @@ export function signRpcV1(
     AccessKeyId: credentials.accessKeyId,
     ...query,
   };
+  for (const name of options.without ?? []) delete params[name];
   params.Signature = OpenApiUtil.getRPCSignature(params, method, credentials.secret);
   return { url: `${server.baseUrl}/?${queryString(params)}`, method, headers: { host: hostOf(server) } };
 }

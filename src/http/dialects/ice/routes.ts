@@ -16,7 +16,7 @@ const compiled = new Map<TObject, TypeCheck<TObject>>(
   Object.values(ICE_ACTIONS).map((a) => [a.params, TypeCompiler.Compile(a.params)]),
 );
 
-/** Alibaba Cloud ICE's RPC API on `/`: the action comes from `Action` or `x-acs-action`. */
+/** Alibaba Cloud ICE's RPC API on `/`: the action comes from `Action` or (signed ACS3 only) `x-acs-action`. */
 export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const { ctx } = opts;
   app.setErrorHandler((error, request, reply) => sendIceError(request, reply, error));
@@ -24,8 +24,12 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const principal = await authenticate(ctx, "alibaba", signedRequestOf(request));
     const params = rpcParams(request);
-    const actionName = params.Action ?? header(request, "x-acs-action");
-    const version = params.Version ?? header(request, "x-acs-version");
+    // HMAC-SHA1 signs only the parameters: its x-acs-* headers are unsigned, so anyone replaying a
+    // captured request could add one to pick another action. ACS3's verifier refuses any x-acs-*
+    // header that is not among SignedHeaders, so there the headers are as trustworthy as parameters.
+    const signedHeaders = principal.scheme === "ACS3-HMAC-SHA256";
+    const actionName = params.Action ?? (signedHeaders ? header(request, "x-acs-action") : undefined);
+    const version = params.Version ?? (signedHeaders ? header(request, "x-acs-version") : undefined);
     if (actionName === undefined)
       throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action", "Action");
     if (version === undefined)
