@@ -57,10 +57,10 @@ export async function verifySdkHmacSha256(
   // listing would only reject SDKs that sign fewer headers, without making anything safer.
   const rawDate = headerOf(req, "x-sdk-date");
   if (rawDate === undefined || rawDate === "") {
+    // An incomplete signature, so a credential error (401 in MetaStudio), not a bad parameter (400).
     throw new DoppelError(
-      "MISSING_PARAMETER",
+      "SIGNATURE_MALFORMED",
       "The X-Sdk-Date header (UTC time as YYYYMMDDTHHMMSSZ) is required with SDK-HMAC-SHA256 signatures",
-      "X-Sdk-Date",
     );
   }
   const dateMs = parseSdkDate(rawDate);

@@ -1,9 +1,8 @@
 import type { Command } from "commander";
-import { createAccessKey, createProject, createToken, listAllProjects } from "../services/admin.service.js";
-import { createAdminToken } from "../services/review.service.js";
-import { openRuntime, type Runtime } from "../services/runtime.js";
+import { createProject, listAllProjects } from "../services/admin.service.js";
 import { seedJobs } from "../services/seed.service.js";
-import { configOf, withConfigFlags } from "./config-flags.js";
+import { withConfigFlags } from "./config-flags.js";
+import { print, withRuntime } from "./with-runtime.js";
 
 /**
  * Admin commands. They open the same database as `doppel serve` (same flags and env), so they work
@@ -45,66 +44,6 @@ export function registerAdminCommands(program: Command): void {
       }),
     );
 
-  withConfigFlags(
-    program
-      .command("key")
-      .description("manage access keys")
-      .command("create")
-      .description("create an AK/SK pair"),
-  )
-    .requiredOption("--project <id>", "project the key belongs to")
-    .option("--json", "print JSON")
-    .action((opts: { project: string; json?: boolean }, command: Command) =>
-      withRuntime(command, async (runtime) => {
-        const key = await createAccessKey(runtime, opts.project);
-        print(
-          opts.json,
-          key,
-          `access_key_id:     ${key.access_key_id}\nsecret_access_key: ${key.secret_access_key}\nproject_id:        ${key.project_id}\n(the secret is shown only now)`,
-        );
-      }),
-    );
-
-  withConfigFlags(
-    program
-      .command("token")
-      .description("manage X-Auth-Tokens")
-      .command("create")
-      .description("create a token"),
-  )
-    .requiredOption("--project <id>", "project the token belongs to")
-    .option("--json", "print JSON")
-    .action((opts: { project: string; json?: boolean }, command: Command) =>
-      withRuntime(command, async (runtime) => {
-        const token = await createToken(runtime, opts.project);
-        print(
-          opts.json,
-          token,
-          `X-Auth-Token: ${token.token}\nproject_id:   ${token.project_id}\nexpires_at:   ${token.expires_at}`,
-        );
-      }),
-    );
-
-  withConfigFlags(
-    program
-      .command("admin-token")
-      .description("manage operator tokens for the admin API (review queue)")
-      .command("create")
-      .description("create an operator token"),
-  )
-    .requiredOption("--name <name>", "who the token is for (shown in the jobs' history)")
-    .option("--json", "print JSON")
-    .action((opts: { name: string; json?: boolean }, command: Command) =>
-      withRuntime(command, async (runtime) => {
-        const token = await createAdminToken(runtime, opts.name);
-        print(
-          opts.json,
-          token,
-          `Authorization: Bearer ${token.token}\noperator:      ${token.name}\nexpires_at:    ${token.expires_at}`,
-        );
-      }),
-    );
-
   withConfigFlags(program.command("seed").description("fill a project with realistic demo jobs"))
     .requiredOption("--project <id>", "project to fill")
     .requiredOption("--jobs <n>", "number of jobs", (v) => positiveInteger("--jobs", v))
@@ -125,19 +64,6 @@ export function registerAdminCommands(program: Command): void {
         );
       }),
     );
-}
-
-async function withRuntime(command: Command, body: (runtime: Runtime) => Promise<void>): Promise<void> {
-  const runtime = await openRuntime(configOf(command));
-  try {
-    await body(runtime);
-  } finally {
-    await runtime.close();
-  }
-}
-
-function print(json: boolean | undefined, value: unknown, text: string): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
 }
 
 function positiveInteger(flag: string, raw: string): number {

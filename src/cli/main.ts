@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { isDoppelError } from "../domain/errors.js";
 import { registerAdminCommands } from "./admin.command.js";
+import { registerCredentialCommands } from "./credentials.command.js";
 import { registerJobsCommands } from "./jobs.command.js";
 import { registerServeCommand } from "./serve.command.js";
 import { registerWorkerCommand } from "./worker.command.js";
@@ -13,6 +14,7 @@ const program = new Command()
 registerServeCommand(program);
 registerWorkerCommand(program);
 registerAdminCommands(program);
+registerCredentialCommands(program);
 registerJobsCommands(program);
 
 try {

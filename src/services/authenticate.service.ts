@@ -7,7 +7,8 @@ import { DoppelError } from "../domain/errors.js";
 import { findEnabledAccessKey, findToken } from "../store/credential.repository.js";
 import { hashToken } from "./admin.service.js";
 import type { ServiceContext } from "./context.js";
-import { CACHE_TTL_MS, credentialCacheOf } from "./credential-cache.js";
+import { credentialCacheOf } from "./credential-cache.js";
+import { noteKeyUse } from "./key-usage.js";
 import { claimNonceBatched } from "./nonce-batcher.js";
 
 /** Which schemes a dialect accepts: each cloud's SDK only ever sends its own. */
@@ -42,24 +43,30 @@ export async function authenticate(
     case "TOKEN":
       return authenticateToken(ctx, request.headers["x-auth-token"] ?? "");
     case "SDK-HMAC-SHA256":
-      return verifySdkHmacSha256(request, verifierDeps(ctx));
+      return usedKey(ctx, await verifySdkHmacSha256(request, verifierDeps(ctx)));
     case "ACS3-HMAC-SHA256":
-      return verifyAcs3HmacSha256(request, verifierDeps(ctx));
+      return usedKey(ctx, await verifyAcs3HmacSha256(request, verifierDeps(ctx)));
     case "HMAC-SHA1":
-      return verifyRpcV1HmacSha1(request, verifierDeps(ctx));
+      return usedKey(ctx, await verifyRpcV1HmacSha1(request, verifierDeps(ctx)));
   }
+}
+
+/** Notes the verified key's use (for `doppel key list`) and passes the principal on. */
+function usedKey(ctx: ServiceContext, principal: Principal): Principal {
+  if (principal.accessKeyId !== null) noteKeyUse(ctx, principal.accessKeyId);
+  return principal;
 }
 
 async function authenticateToken(ctx: ServiceContext, token: string): Promise<Principal> {
   const tokens = credentialCacheOf(ctx.database).tokens;
   const hash = hashToken(token);
   const now = ctx.now();
-  let projectId = tokens.get(hash, now);
-  if (projectId === undefined && token !== "") {
-    const found = await findToken(ctx.database.db, hash, now);
-    if (found) tokens.set(hash, found.projectId, Math.min(found.expireTime, now + CACHE_TTL_MS));
-    projectId = found?.projectId;
+  let found = tokens.get(hash);
+  if (found === undefined && token !== "") {
+    found = await findToken(ctx.database.db, hash, now);
+    if (found) tokens.set(hash, found);
   }
+  const projectId = found !== undefined && found.expireTime > now ? found.projectId : undefined;
   if (projectId === undefined) {
     throw new DoppelError(
       "TOKEN_INVALID",
@@ -73,7 +80,7 @@ function verifierDeps(ctx: ServiceContext): VerifierDeps {
   const keys = credentialCacheOf(ctx.database).accessKeys;
   return {
     findAccessKey: async (accessKeyId) => {
-      const cached = keys.get(accessKeyId, ctx.now());
+      const cached = keys.get(accessKeyId);
       if (cached) return cached;
       const stored = await findEnabledAccessKey(ctx.database.db, accessKeyId);
       if (!stored) return undefined;
@@ -82,7 +89,7 @@ function verifierDeps(ctx: ServiceContext): VerifierDeps {
         projectId: stored.projectId,
         secret: ctx.secrets.open(stored.secretCiphertext),
       };
-      keys.set(accessKeyId, record, ctx.now() + CACHE_TTL_MS);
+      keys.set(accessKeyId, record);
       return record;
     },
     claimNonce: (accessKeyId, nonce, expiresAtMs) =>

@@ -3,6 +3,7 @@ import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, type Job } from "../domain/job.js";
 import { verifyReportKey } from "../domain/pipeline.js";
 import { checkText } from "../domain/text.js";
+import { readJson } from "../pipeline/stages/stage-files.js";
 import { findAdminToken, insertAdminToken } from "../store/admin-token.repository.js";
 import { findToken } from "../store/credential.repository.js";
 import { findVersionedJobById, listJobsInState } from "../store/job.repository.js";
@@ -49,6 +50,7 @@ export async function authenticateAdmin(
     );
   }
   const hash = hashToken(token);
+  // Not cached: operator calls are few, and a revoked or expired operator token stops at once.
   const operator = await findAdminToken(ctx.database.db, hash, ctx.now());
   if (operator !== undefined) return operator;
   if (await findToken(ctx.database.db, hash, ctx.now())) {
@@ -75,14 +77,7 @@ export async function listReviewQueue(
 }
 
 async function readReport(ctx: ServiceContext, jobId: string): Promise<unknown> {
-  if (!(await ctx.blobs.head(verifyReportKey(jobId)))) return null;
-  const chunks: Buffer[] = [];
-  for await (const chunk of await ctx.blobs.get(verifyReportKey(jobId))) chunks.push(chunk as Buffer);
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch {
-    return null;
-  }
+  return (await readJson(ctx.blobs, verifyReportKey(jobId))) ?? null;
 }
 
 /** Approves a job in review: MANUAL_VERIFY_SUCCESS, then on to preprocessing. */

@@ -35,6 +35,61 @@ export async function findEnabledAccessKey(db: Executor, id: string): Promise<St
   return row && { id: row.id, projectId: row.project_id, secretCiphertext: row.secret_ciphertext };
 }
 
+/** An access key as a listing shows it: never its secret. */
+export interface AccessKeyListing {
+  readonly id: string;
+  readonly projectId: string;
+  readonly createTime: number;
+  readonly revokeTime: number | null;
+  readonly lastUsedTime: number | null;
+}
+
+/** A project's access keys, oldest first. */
+export async function listAccessKeys(db: Executor, projectId: string): Promise<AccessKeyListing[]> {
+  const rows = await db
+    .selectFrom("access_keys")
+    .select(["id", "project_id", "create_time", "revoke_time", "last_used_time"])
+    .where("project_id", "=", projectId)
+    .orderBy("create_time")
+    .orderBy("id")
+    .execute();
+  return rows.map((row) => ({
+    id: row.id,
+    projectId: row.project_id,
+    createTime: Number(row.create_time),
+    revokeTime: row.revoke_time === null ? null : Number(row.revoke_time),
+    lastUsedTime: row.last_used_time === null ? null : Number(row.last_used_time),
+  }));
+}
+
+/**
+ * Revokes an access key (it stays listed, disabled for good). Returns its project and when it was
+ * revoked (earlier, when it already was), or undefined when there is no such key.
+ */
+export async function revokeAccessKey(
+  db: Executor,
+  id: string,
+  now: number,
+): Promise<{ projectId: string; revokeTime: number } | undefined> {
+  await db
+    .updateTable("access_keys")
+    .set({ disabled: 1, revoke_time: now })
+    .where("id", "=", id)
+    .where("revoke_time", "is", null)
+    .execute();
+  const row = await db
+    .selectFrom("access_keys")
+    .select(["project_id", "revoke_time"])
+    .where("id", "=", id)
+    .executeTakeFirst();
+  return row && { projectId: row.project_id, revokeTime: Number(row.revoke_time ?? now) };
+}
+
+/** Records that a key was used at `now` (callers throttle this; see services/key-usage.ts). */
+export async function noteAccessKeyUse(db: Executor, id: string, now: number): Promise<void> {
+  await db.updateTable("access_keys").set({ last_used_time: now }).where("id", "=", id).execute();
+}
+
 export async function insertToken(
   db: Executor,
   token: { tokenHash: string; projectId: string; createTime: number; expireTime: number },
@@ -50,7 +105,7 @@ export async function insertToken(
     .execute();
 }
 
-/** An unexpired token's project and expiry, or undefined. */
+/** An unexpired, unrevoked token's project and expiry, or undefined. */
 export async function findToken(
   db: Executor,
   tokenHash: string,
@@ -61,8 +116,29 @@ export async function findToken(
     .select(["project_id", "expire_time"])
     .where("token_hash", "=", tokenHash)
     .where("expire_time", ">", now)
+    .where("revoke_time", "is", null)
     .executeTakeFirst();
   return row && { projectId: row.project_id, expireTime: Number(row.expire_time) };
+}
+
+/** Revokes a token by its hash; returns its project, or undefined when no such token exists. */
+export async function revokeToken(
+  db: Executor,
+  tokenHash: string,
+  now: number,
+): Promise<{ projectId: string } | undefined> {
+  await db
+    .updateTable("tokens")
+    .set({ revoke_time: now })
+    .where("token_hash", "=", tokenHash)
+    .where("revoke_time", "is", null)
+    .execute();
+  const row = await db
+    .selectFrom("tokens")
+    .select("project_id")
+    .where("token_hash", "=", tokenHash)
+    .executeTakeFirst();
+  return row && { projectId: row.project_id };
 }
 
 /** One nonce use to record. */

@@ -164,3 +164,29 @@ export interface AdminTokensTable {
 export interface DatabaseSchema {
   admin_tokens: AdminTokensTable;
 }
+
+/** Revocation and last use (migrations/0007-credential-revocation.ts); a revoked key is also `disabled`. */
+export interface AccessKeysTable {
+  revoke_time: number | null;
+  last_used_time: number | null;
+}
+
+export interface TokensTable {
+  revoke_time: number | null;
+}
+
+export interface AdminTokensTable {
+  revoke_time: number | null;
+}
+
+/** Every client token that created a job, kept after the job is deleted (see migration 0007). */
+export interface ClientTokensTable {
+  project_id: string;
+  client_token: string;
+  job_id: string;
+  create_time: number;
+}
+
+export interface DatabaseSchema {
+  client_tokens: ClientTokensTable;
+}

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
+import pg from "pg";
 import { type Config, loadConfig } from "../../src/config/config.js";
 import { openRuntime, type Runtime } from "../../src/services/runtime.js";
 
@@ -53,4 +54,27 @@ export async function openTestRuntime(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A PostgreSQL database of its own, for `doppel` processes (they use the default schema, so they cannot
+ * share one database with other test files). `drop()` removes it, closing what is still connected.
+ */
+export async function createPostgresDatabase(
+  prefix: string,
+): Promise<{ readonly url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${randomBytes(6).toString("hex")}`;
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`create database ${name}`);
+  const url = new URL(TEST_POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
 }

@@ -373,9 +373,10 @@ describe("verifySdkHmacSha256 checks time and keys", () => {
 
   it("rejects a missing or malformed X-Sdk-Date", async () => {
     const { deps } = fakeWorld(dateMs);
+    // A signed request without its date is an incomplete signature: 401, like every credential error.
     await expectRejected(
       verifySdkHmacSha256(withHeader(req, "x-sdk-date", undefined), deps),
-      "MISSING_PARAMETER",
+      "SIGNATURE_MALFORMED",
     );
     for (const bad of [
       "2024-01-01T00:00:00Z",
