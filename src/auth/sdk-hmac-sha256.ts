@@ -51,6 +51,7 @@ export async function verifySdkHmacSha256(
   deps: VerifierDeps,
 ): Promise<Principal> {
   const auth = parseAuthorization(headerOf(req, "authorization"));
+  requireSignedWhenPresent(req, auth.signedHeaders);
 
   // X-Sdk-Date need not appear in SignedHeaders: the Node SDK signs every header it sets (so it is
   // listed), but the date is bound anyway because StringToSign contains it verbatim. Requiring the
@@ -164,6 +165,23 @@ function headerOrders(signed: readonly string[]): readonly (readonly string[])[]
 /** The order the Node SDK writes canonical header lines in (`localeCompare` of the lowercase names). */
 export function localeHeaderOrder(names: readonly string[]): string[] {
   return [...names].sort((a, b) => a.localeCompare(b));
+}
+
+/**
+ * Headers that change what a request does. This scheme has no nonce, so a captured request verifies
+ * again for 15 minutes; were these unsigned, a replayer could add or change them: a new X-Client-Token
+ * per replay would create a new job each time, and an X-App-UserId added to a request that had none
+ * would act for an end user of the replayer's choosing. The SDK signs every header it sends, so
+ * requiring it costs no client.
+ */
+const MUST_BE_SIGNED = ["x-client-token", "x-app-userid", "x-project-id"] as const;
+
+function requireSignedWhenPresent(req: IncomingSignedRequest, signedHeaders: readonly string[]): void {
+  for (const name of MUST_BE_SIGNED) {
+    if (headerOf(req, name) !== undefined && !signedHeaders.includes(name)) {
+      throw malformed(`header ${name} is present but not listed in SignedHeaders; it must be signed`);
+    }
+  }
 }
 
 function parseSdkDate(raw: string): number {

@@ -44,6 +44,8 @@ export const ERROR_CODES = [
   "INVALID_STATE",
   /** Another request changed the job at the same moment; the caller may retry. */
   "CONFLICT",
+  /** A create's client token already made a job that has since been deleted; it cannot make another. */
+  "CLIENT_TOKEN_USED",
   /** A file is missing, incomplete or not of an accepted kind. */
   "INVALID_FILE",
   /** An uploaded file is larger than allowed. */

@@ -14,6 +14,7 @@ import { DEFAULT_JOB_OPTIONS, DELETABLE_STATES, type JobOptions } from "../domai
 import type { OperationLog } from "../domain/operation-log.js";
 import type { JobState } from "../domain/states.js";
 import { checkText } from "../domain/text.js";
+import { findClientTokenJob, insertClientToken } from "../store/client-token.repository.js";
 import {
   deleteJobRow,
   findJob,
@@ -65,9 +66,8 @@ export async function createJob(
   const clientToken =
     input.clientToken === undefined ? undefined : checkText("client_token", input.clientToken, 128);
   if (clientToken !== undefined) {
-    const earlier = await findJobByClientToken(ctx.database.db, projectId, clientToken);
-    if (earlier)
-      return { job: earlier, options: await findJobOptions(ctx.database.db, earlier.id), created: false };
+    const earlier = await jobOfClientToken(ctx, projectId, clientToken);
+    if (earlier) return earlier;
   }
   const now = ctx.now();
   const options = checkOptions({ ...DEFAULT_JOB_OPTIONS, ...input.options });
@@ -95,19 +95,41 @@ export async function createJob(
   try {
     await ctx.database.db.transaction().execute(async (trx) => {
       await insertJob(trx, job, { options, clientToken: clientToken ?? null });
+      if (clientToken !== undefined) {
+        await insertClientToken(trx, { projectId, clientToken, jobId: job.id, createTime: now });
+      }
       await appendOperationLog(trx, job.id, userLog(now, "CREATE_JOB", "Job created; waiting for its files"));
     });
   } catch (error) {
     // Two creates with one token raced: the unique index let one through; answer with its job.
     const winner =
-      clientToken === undefined
-        ? undefined
-        : await findJobByClientToken(ctx.database.db, projectId, clientToken);
-    if (winner)
-      return { job: winner, options: await findJobOptions(ctx.database.db, winner.id), created: false };
+      clientToken === undefined ? undefined : await jobOfClientToken(ctx, projectId, clientToken);
+    if (winner) return winner;
     throw error;
   }
   return { job, options, created: true };
+}
+
+/**
+ * The job a client token created, so that a retried (or replayed) create answers with it. A token
+ * whose job was deleted stays spent: Huawei's signature has no nonce, so a captured create verifies
+ * again for 15 minutes, and it must not bring the deleted job back as a new one.
+ */
+async function jobOfClientToken(
+  ctx: ServiceContext,
+  projectId: string,
+  clientToken: string,
+): Promise<CreatedJob | undefined> {
+  // The reservation first, then the job: both are committed together, so a job missing after its
+  // reservation was seen is a deleted job, not one whose create has not committed yet.
+  const jobId = await findClientTokenJob(ctx.database.db, projectId, clientToken);
+  if (jobId === undefined) return undefined;
+  const job = await findJobByClientToken(ctx.database.db, projectId, clientToken);
+  if (job) return { job, options: await findJobOptions(ctx.database.db, job.id), created: false };
+  throw new DoppelError(
+    "CLIENT_TOKEN_USED",
+    `Client token ${JSON.stringify(clientToken)} created job ${jobId}, which has been deleted; a client token names one job for good, so send a new token to create another job`,
+  );
 }
 
 export interface JobDetail {

@@ -148,6 +148,7 @@ export async function huaweiCall<T = Record<string, unknown>>(
   url: string,
   pathParams: Readonly<Record<string, string>>,
   body?: unknown,
+  headers: Readonly<Record<string, string>> = {},
 ): Promise<HuaweiResult<T>> {
   const options = {
     method,
@@ -155,7 +156,7 @@ export async function huaweiCall<T = Record<string, unknown>>(
     contentType: "application/json",
     queryParams: {},
     pathParams: { ...pathParams },
-    headers: {},
+    headers: { ...headers },
     ...(body !== undefined && { data: body }),
     responseHeaders: ["X-Request-Id"],
   };

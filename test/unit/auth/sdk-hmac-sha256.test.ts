@@ -334,6 +334,28 @@ describe("verifySdkHmacSha256 rejects changed requests", () => {
     );
     expect(error.message).toContain("x-app-userid");
   });
+
+  it("refuses an X-Client-Token, X-App-UserId or X-Project-Id that is not signed", async () => {
+    // A replayer could otherwise add or change them: a new client token per replay makes a new job.
+    const command = samples[1] as Captured;
+    for (const name of ["x-client-token", "x-app-userid", "x-project-id"]) {
+      const signed = new Set(
+        /SignedHeaders=([^,]+)/.exec(command.headers.authorization ?? "")?.[1]?.split(";"),
+      );
+      const unsigned = signed.has(name)
+        ? withHeader(
+            command,
+            "authorization",
+            (command.headers.authorization ?? "").replace(`;${name}`, "").replace(`${name};`, ""),
+          )
+        : withHeader(command, name, "added");
+      const error = await expectRejected(
+        verifySdkHmacSha256(unsigned, worldAt(command).deps),
+        "SIGNATURE_MALFORMED",
+      );
+      expect(error.message).toContain(name);
+    }
+  });
 });
 
 describe("verifySdkHmacSha256 checks time and keys", () => {

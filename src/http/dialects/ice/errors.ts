@@ -26,6 +26,7 @@ export const ICE_ERRORS: Readonly<Record<ErrorCode, { status: number; code: stri
   JOB_NOT_FOUND: { status: 404, code: "InvalidParameter.JobNotFound" },
   INVALID_STATE: { status: 409, code: "OperationDenied.JobStatus" },
   CONFLICT: { status: 409, code: "OperationConflict" },
+  CLIENT_TOKEN_USED: { status: 409, code: "OperationDenied.ClientTokenUsed" },
   INVALID_FILE: { status: 400, code: "InvalidParameter.File" },
   FILE_TOO_LARGE: { status: 413, code: "InvalidParameter.FileSize" },
   INTERNAL: { status: 500, code: "InternalError" },

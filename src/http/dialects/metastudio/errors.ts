@@ -25,6 +25,7 @@ export const METASTUDIO_ERRORS: Readonly<Record<ErrorCode, { status: number; cod
   JOB_NOT_FOUND: { status: 404, code: "MSS.10002001" },
   INVALID_STATE: { status: 409, code: "MSS.10002002" },
   CONFLICT: { status: 409, code: "MSS.10002004" },
+  CLIENT_TOKEN_USED: { status: 409, code: "MSS.10002006" },
   INVALID_FILE: { status: 400, code: "MSS.10001004" },
   FILE_TOO_LARGE: { status: 413, code: "MSS.10002005" },
   INTERNAL: { status: 500, code: "MSS.00000004" },
