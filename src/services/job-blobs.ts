@@ -1,9 +1,17 @@
+import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
 import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
 import { DoppelError } from "../domain/errors.js";
 import { UPLOAD_STATES } from "../domain/job-commands.js";
 import type { FileSlot } from "../domain/job-files.js";
-import { claimJobForFileChange, upsertJobFile } from "../store/job-file.repository.js";
+import type { JobState } from "../domain/states.js";
+import { findJobById } from "../store/job.repository.js";
+import {
+  claimJobForFileChange,
+  type JobFile,
+  listJobFiles,
+  upsertJobFile,
+} from "../store/job-file.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
 
@@ -26,9 +34,23 @@ export function partNumberOf(key: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** The whole file of a slot: an assembled video or a single upload. */
-export function slotFileKey(jobId: string, slot: FileSlot): string {
-  return `jobs/${jobId}/${slot}/file`;
+/**
+ * A new key for one version of a slot's whole file (an assembled video or a single upload). Every write
+ * gets a key of its own and the job's record is switched to it in the transaction that checks the
+ * job's state, so a blob a job points to is never overwritten: a write that loses a race with a
+ * submission changes nothing the submitted job refers to.
+ */
+export function newSlotFileKey(jobId: string, slot: FileSlot): string {
+  return `${slotVersionsPrefix(jobId, slot)}${randomUUID().replaceAll("-", "")}`;
+}
+
+function slotVersionsPrefix(jobId: string, slot: FileSlot): string {
+  return `jobs/${jobId}/${slot}/files/`;
+}
+
+/** Where a job keeps its copies of media files (ICE `Video`), one key per copy, under the media's id. */
+export function mediaCopyPrefix(jobId: string): string {
+  return `jobs/${jobId}/training-video/media/`;
 }
 
 /** Where a single file uploaded straight to the blob store waits until Doppel adopts it (direct-uploads.ts). */
@@ -59,7 +81,23 @@ export async function putWithinLimit(
   }
 }
 
-/** Records a stored blob as the whole file of a job's slot, with its history entry, in one transaction. */
+/** What recording a job file did. */
+export type RecordOutcome = "recorded" | "unchanged";
+
+export interface RecordOptions {
+  /** States in which the job takes this file; default UPLOAD_STATES. */
+  readonly allowedStates?: readonly JobState[];
+  /** The file the job has now needs no change (the same media attached again): keep it, record nothing. */
+  readonly unchangedIf?: (current: JobFile) => boolean;
+}
+
+/**
+ * Makes a stored blob (written under a key of its own, see newSlotFileKey) the whole file of a job's
+ * slot, with its history entry, in one transaction that first claims the job in one of the allowed
+ * states. Refused (INVALID_STATE, or JOB_NOT_FOUND when it was deleted), the new blob is removed and the
+ * job keeps its files exactly as they were. Recorded, the version it replaced is removed: nothing
+ * refers to it any more.
+ */
 export async function recordJobFile(
   ctx: ServiceContext,
   jobId: string,
@@ -67,35 +105,67 @@ export async function recordJobFile(
   stored: StoredBlob,
   contentType: string,
   log: { readonly logType: string; readonly description: string },
-): Promise<void> {
+  options: RecordOptions = {},
+): Promise<RecordOutcome> {
+  const allowed = options.allowedStates ?? UPLOAD_STATES;
   const now = ctx.now();
-  await ctx.database.db.transaction().execute(async (trx) => {
-    // Bumping the job's version locks its row (PostgreSQL) for this transaction, so history entries
-    // cannot race for the same sequence number, and a state change read before this file landed fails
-    // its version check instead of acting on stale files. A job that left the upload states meanwhile
-    // (submitted by a concurrent request) keeps its files as they were.
-    if (!(await claimJobForFileChange(trx, jobId, UPLOAD_STATES, now))) {
-      throw new DoppelError(
+  let outcome: { kind: "recorded"; replaced?: string } | { kind: "unchanged" } | { kind: "refused" };
+  try {
+    outcome = await ctx.database.db.transaction().execute(async (trx) => {
+      // Bumping the job's version locks its row (PostgreSQL) for this transaction, so history entries
+      // cannot race for the same sequence number, and a state change read before this file landed fails
+      // its version check instead of acting on stale files.
+      if (!(await claimJobForFileChange(trx, jobId, allowed, now))) return { kind: "refused" } as const;
+      const current = (await listJobFiles(trx, jobId)).find((f) => f.slot === slot);
+      if (current && options.unchangedIf?.(current)) return { kind: "unchanged" } as const;
+      await upsertJobFile(trx, jobId, {
+        slot,
+        blobKey: stored.key,
+        size: stored.size,
+        sha256: stored.sha256,
+        etag: stored.etag,
+        contentType,
+        uploadTime: now,
+      });
+      await appendOperationLog(trx, jobId, {
+        operateTime: now,
+        operateUser: "USER",
+        logType: log.logType,
+        logDescription: log.description,
+        errorCode: null,
+        redoReasons: [],
+      });
+      return { kind: "recorded", ...(current && { replaced: current.blobKey }) } as const;
+    });
+  } catch (error) {
+    await ctx.blobs.delete(stored.key);
+    throw error;
+  }
+  if (outcome.kind === "recorded") {
+    if (
+      outcome.replaced !== undefined &&
+      outcome.replaced !== stored.key &&
+      isUploadVersion(jobId, outcome.replaced)
+    )
+      await ctx.blobs.delete(outcome.replaced);
+    return "recorded";
+  }
+  await ctx.blobs.delete(stored.key);
+  if (outcome.kind === "unchanged") return "unchanged";
+  const job = await findJobById(ctx.database.db, jobId);
+  throw job
+    ? new DoppelError(
         "INVALID_STATE",
-        `Job ${jobId} is no longer waiting for files; the ${slot} was not recorded`,
-      );
-    }
-    await upsertJobFile(trx, jobId, {
-      slot,
-      blobKey: stored.key,
-      size: stored.size,
-      sha256: stored.sha256,
-      etag: stored.etag,
-      contentType,
-      uploadTime: now,
-    });
-    await appendOperationLog(trx, jobId, {
-      operateTime: now,
-      operateUser: "USER",
-      logType: log.logType,
-      logDescription: log.description,
-      errorCode: null,
-      redoReasons: [],
-    });
-  });
+        `Job ${jobId} is in state ${job.state}; its ${slot} can be changed only in ${allowed.join(", ")}, so this one was not recorded`,
+      )
+    : new DoppelError("JOB_NOT_FOUND", `No job ${jobId}`);
+}
+
+/**
+ * Whether `key` is one of the job's own file versions (an upload or a copy of a media), which the job
+ * alone refers to. Pipeline outputs (the picked cover) live elsewhere and are the pipeline's to replace.
+ */
+function isUploadVersion(jobId: string, key: string): boolean {
+  const slot = key.slice(jobPrefix(jobId).length).split("/")[0] as FileSlot;
+  return key.startsWith(slotVersionsPrefix(jobId, slot)) || key.startsWith(mediaCopyPrefix(jobId));
 }

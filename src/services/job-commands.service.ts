@@ -8,7 +8,7 @@ import { listJobFiles } from "../store/job-file.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
 import type { ServiceContext } from "./context.js";
 import { adoptDirectUploads } from "./direct-uploads.js";
-import { partKey, partNumberOf, recordJobFile, slotFileKey, slotPartsPrefix } from "./job-blobs.js";
+import { newSlotFileKey, partKey, partNumberOf, recordJobFile, slotPartsPrefix } from "./job-blobs.js";
 import { requireJob } from "./jobs.service.js";
 import type { Caller } from "./list-jobs.service.js";
 import { acceptedContent } from "./uploads.service.js";
@@ -107,7 +107,7 @@ async function uploadedParts(ctx: ServiceContext, jobId: string, slot: FileSlot)
     .sort((a, b) => a.partNumber - b.partNumber);
 }
 
-/** Streams parts 1…n into one file, in order, and records its size and sha256. */
+/** Streams parts 1…n into one new file, in order, and records it with its size and sha256. */
 async function assembleParts(
   ctx: ServiceContext,
   jobId: string,
@@ -148,7 +148,9 @@ async function assembleParts(
     for (let part = 1; part <= expected; part++) yield* await blobs.get(partKey(jobId, slot, part));
   }
   const { stream, mime } = await acceptedContent(slot, Readable.from(concatenated()));
-  const stored = await blobs.put(slotFileKey(jobId, slot), stream, { contentType: mime });
+  // A new key: assembling over the file the job points to could change what a concurrent submission
+  // is verified on. The record switches to it only if the job still takes files.
+  const stored = await blobs.put(newSlotFileKey(jobId, slot), stream, { contentType: mime });
   await recordJobFile(ctx, jobId, slot, stored, mime, {
     logType: command,
     description: `${expected} ${slot} part${expected > 1 ? "s" : ""} assembled: ${stored.size} bytes, sha256 ${stored.sha256}`,

@@ -6,8 +6,7 @@ import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, newJobId } from "../domain/job.js";
 import type { JobState } from "../domain/states.js";
 import { checkText } from "../domain/text.js";
-import { findJobById } from "../store/job.repository.js";
-import { claimJobForFileChange, listJobFiles, upsertJobFile } from "../store/job-file.repository.js";
+import { type JobFile, listJobFiles } from "../store/job-file.repository.js";
 import {
   type AvatarRecord,
   findAvatar,
@@ -17,10 +16,9 @@ import {
   type MediaRecord,
   markMediaReady,
 } from "../store/media.repository.js";
-import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
 import { uploadUrl } from "./direct-uploads.js";
-import { jobPrefix, putWithinLimit } from "./job-blobs.js";
+import { mediaCopyPrefix, putWithinLimit, recordJobFile } from "./job-blobs.js";
 import type { Caller } from "./list-jobs.service.js";
 
 /**
@@ -206,17 +204,12 @@ async function adoptDirectMediaUpload(ctx: ServiceContext, media: MediaRecord, p
   }
 }
 
-/** Where a job keeps its copies of media files; the job's delete sweeps them with everything else. */
-function mediaCopyPrefix(jobId: string): string {
-  return `${jobPrefix(jobId)}training-video/media/`;
-}
-
 /**
  * Makes a READY video media the job's complete training video (what CONFIRM_MULTIPART_UPLOADED makes
  * of uploaded parts), if the job is in one of `allowedStates`. The bytes are copied under the job's
- * prefix (streamed, never whole in memory) to a key of their own, then recorded in one transaction
- * that claims the job row; so a concurrent submit either sees the old video or the new one, never a
- * half-written file. Attaching the video a job already has does nothing.
+ * prefix (streamed, never whole in memory) to a key of their own and checked against the media's
+ * sha256, then recorded like any job file (recordJobFile); so a concurrent submit either sees the old
+ * video or the new one, never a half-written file. Attaching the video a job already has does nothing.
  */
 export async function attachTrainingVideo(
   ctx: ServiceContext,
@@ -225,7 +218,7 @@ export async function attachTrainingVideo(
   allowedStates: readonly JobState[],
 ): Promise<void> {
   const prefix = `${mediaCopyPrefix(jobId)}${media.id}/`;
-  const isThisMedia = (file: { blobKey: string; sha256: string } | undefined) =>
+  const isThisMedia = (file: JobFile | undefined) =>
     file?.blobKey.startsWith(prefix) === true && file.sha256 === media.sha256;
   const current = (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === "training-video");
   if (isThisMedia(current)) return;
@@ -233,56 +226,24 @@ export async function attachTrainingVideo(
   const copy = await ctx.blobs.put(
     `${prefix}${randomUUID().replaceAll("-", "")}`,
     await ctx.blobs.get(media.blobKey),
-    {
-      contentType: media.mime,
-    },
+    { contentType: media.mime },
   );
   if (copy.sha256 !== media.sha256) {
     await ctx.blobs.delete(copy.key);
     throw new Error(`the blob of media ${media.id} no longer has sha256 ${media.sha256}`);
   }
-  const now = ctx.now();
-  const outcome = await ctx.database.db.transaction().execute(async (trx) => {
-    if (!(await claimJobForFileChange(trx, jobId, allowedStates, now))) return { kind: "refused" } as const;
-    const previous = (await listJobFiles(trx, jobId)).find((f) => f.slot === "training-video");
-    if (isThisMedia(previous)) return { kind: "unchanged" } as const;
-    await upsertJobFile(trx, jobId, {
-      slot: "training-video",
-      blobKey: copy.key,
-      size: copy.size,
-      sha256: copy.sha256,
-      etag: copy.etag,
-      contentType: media.mime,
-      uploadTime: now,
-    });
-    await appendOperationLog(trx, jobId, {
-      operateTime: now,
-      operateUser: "USER",
+  await recordJobFile(
+    ctx,
+    jobId,
+    "training-video",
+    copy,
+    media.mime,
+    {
       logType: "UPLOAD_FILE",
-      logDescription: `training-video taken from media ${media.id}: ${copy.size} bytes, sha256 ${copy.sha256}`,
-      errorCode: null,
-      redoReasons: [],
-    });
-    return { kind: "attached", replaced: previous?.blobKey } as const;
-  });
-  if (outcome.kind !== "attached") {
-    await ctx.blobs.delete(copy.key);
-    if (outcome.kind === "refused") {
-      const job = await findJobById(ctx.database.db, jobId);
-      throw new DoppelError(
-        job ? "INVALID_STATE" : "JOB_NOT_FOUND",
-        job
-          ? `Job ${jobId} is in state ${job.state}; its training video can be changed only in ${allowedStates.join(", ")}`
-          : `No job ${jobId} in this project`,
-      );
-    }
-    return;
-  }
-  // The copy this one replaced is the job's own and nothing refers to it any more. (An assembled
-  // multipart video is left alone: CONFIRM_MULTIPART_UPLOADED rewrites that key in place.)
-  if (outcome.replaced?.startsWith(mediaCopyPrefix(jobId)) && outcome.replaced !== copy.key) {
-    await ctx.blobs.delete(outcome.replaced);
-  }
+      description: `training-video taken from media ${media.id}: ${copy.size} bytes, sha256 ${copy.sha256}`,
+    },
+    { allowedStates, unchangedIf: isThisMedia },
+  );
 }
 
 /**

@@ -7,7 +7,7 @@ import { UPLOAD_STATES } from "../domain/job-commands.js";
 import { ACCEPTED_TYPES, type FileSlot, MULTIPART_SLOTS } from "../domain/job-files.js";
 import { findJobById, findJobOptions } from "../store/job.repository.js";
 import type { ServiceContext } from "./context.js";
-import { partKey, putWithinLimit, recordJobFile, slotFileKey } from "./job-blobs.js";
+import { newSlotFileKey, partKey, putWithinLimit, recordJobFile } from "./job-blobs.js";
 
 /** Where an upload goes: a job's slot, and for multipart slots a part number. */
 export interface UploadTarget {
@@ -20,7 +20,8 @@ export interface UploadTarget {
  * Streams one upload into the blob store. The caller has already checked the signed URL, which binds
  * the job and slot. The content must be of a kind the slot accepts (checked by its magic bytes on the
  * first part), at most `maxUploadBytes`; a re-upload replaces the earlier one atomically, and a cut
- * connection leaves nothing behind.
+ * connection leaves nothing behind. A single file that arrives after the job was submitted is refused
+ * and changes nothing: the job keeps the file it was submitted with.
  */
 export async function receiveUpload(
   ctx: ServiceContext,
@@ -53,7 +54,8 @@ export async function receiveUpload(
   let stream = body;
   let contentType = "application/octet-stream";
   if (!multipart || part === 1) ({ stream, mime: contentType } = await acceptedContent(slot, body));
-  const key = multipart ? partKey(jobId, slot, part as number) : slotFileKey(jobId, slot);
+  // A single file goes to a key of its own and becomes the job's only if the job still takes files.
+  const key = multipart ? partKey(jobId, slot, part as number) : newSlotFileKey(jobId, slot);
   const stored = await putWithinLimit(ctx, key, stream);
   if (!multipart) {
     await recordJobFile(ctx, jobId, slot, stored, contentType, {

@@ -28,11 +28,7 @@ describe.each(ENGINES)("ICE media uploaded straight to S3 on %s", (engine) => {
     s3 = await startS3Server();
     s = await startTestServer(engine, [0], {
       DOPPEL_MAX_UPLOAD_MB: "1",
-      DOPPEL_BLOB_STORE: "s3",
-      DOPPEL_S3_BUCKET: s3.bucket,
-      DOPPEL_S3_ENDPOINT: s3.endpoint,
-      DOPPEL_S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      DOPPEL_S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      ...s3.doppelEnv(),
     });
     client = iceClient(s, credentialsOf((s.projects[0] as TestServer["projects"][number]).key), "v3");
   });

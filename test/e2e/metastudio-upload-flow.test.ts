@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startS3Server, type TestS3Server } from "../support/s3-server.js";
+import { STORE_SETUPS, startS3Server, type TestS3Server } from "../support/s3-server.js";
 import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
 
 /** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
@@ -14,14 +14,7 @@ const PNG = Buffer.from(
 const md5 = (b: Buffer) => createHash("md5").update(b).digest("hex");
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-const SETUPS = [
-  ["sqlite", "local"],
-  ["postgres", "local"],
-  ["sqlite", "s3"],
-  ["postgres", "s3"],
-] as const;
-
-describe.each(SETUPS)(
+describe.each(STORE_SETUPS)(
   "MetaStudio upload, confirm and submit on %s with the %s blob store",
   (engine, store) => {
     let s: TestServer;
@@ -52,13 +45,7 @@ describe.each(SETUPS)(
       s3 = store === "s3" ? await startS3Server() : undefined;
       s = await startTestServer(engine, [40], {
         DOPPEL_MAX_UPLOAD_MB: "1",
-        ...(s3 && {
-          DOPPEL_BLOB_STORE: "s3",
-          DOPPEL_S3_BUCKET: s3.bucket,
-          DOPPEL_S3_ENDPOINT: s3.endpoint,
-          DOPPEL_S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-          DOPPEL_S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        }),
+        ...s3?.doppelEnv(),
       });
       [a] = s.projects as [typeof a];
     });

@@ -3,6 +3,7 @@
  * clients over real HTTP: a good clip reaches JOB_SUCCESS with a cover and a published asset, and each
  * bad clip fails verification with reasons a person can act on.
  */
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
@@ -26,6 +27,7 @@ import { startTestServer, type TestServer } from "../support/server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
 type Body = any;
+const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 const QUIET: PipelineLogger = { info() {}, warn() {}, error() {} };
 
 describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
@@ -102,15 +104,37 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     const cover = await fetch(job.cover_download_url);
     expect(cover.status).toBe(200);
     expect(Buffer.from(await cover.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
-    // Preprocessing left the trainer's inputs, the square face video among them.
+    // Preprocessing left the trainer's inputs, the square face video among them, and their manifest.
     const preprocessed = await s.t.runtime.blobs.list(`jobs/${jobId}/preprocess/`);
     expect(preprocessed.map((b) => b.key.split("/").at(-1)).sort()).toEqual([
       "audio.wav",
       "cover.jpg",
       "face.mp4",
       "faces.json",
+      "manifest.json",
       "video.mp4",
     ]);
+    // The chain of custody: what was uploaded is what was verified, preprocessed and downloaded.
+    const uploaded = sha256(await readFile(clips.personA));
+    const readBlob = async (key: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await s.t.runtime.blobs.get(key)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    const readJsonBlob = async (key: string) => JSON.parse((await readBlob(key)).toString("utf8"));
+    const report = await readJsonBlob(`jobs/${jobId}/verify/report.json`);
+    expect(report.files["training-video"].sha256).toBe(uploaded);
+    expect(report.files["grant-file"].sha256).toBe(sha256(await readFile(clips.personAConsent)));
+    const manifest = await readJsonBlob(`jobs/${jobId}/preprocess/manifest.json`);
+    expect(manifest.source.sha256).toBe(uploaded);
+    for (const blob of preprocessed.filter((b) => !b.key.endsWith("manifest.json"))) {
+      const name = blob.key.split("/").at(-1) as string;
+      expect(manifest.files[name].sha256, name).toBe(sha256(await readBlob(blob.key)));
+    }
+    const preprocessLog = job.operation_logs.find((l: Body) => l.log_type === "TRAINING_DATA_PREPROCESS");
+    expect(preprocessLog.log_description).toContain(`sha256 ${uploaded}`);
+    const video = await fetch(job.training_video_download_url);
+    expect(sha256(Buffer.from(await video.arrayBuffer()))).toBe(uploaded);
     // The list shows the cover too.
     const listed = (await ms("GET", "")).body.jobs.find((j: Body) => j.job_id === jobId);
     expect((await fetch(listed.cover_download_url)).status).toBe(200);

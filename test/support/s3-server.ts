@@ -20,6 +20,8 @@ export interface TestS3Server {
   readonly bucket: string;
   /** s3rver checks signatures against this fixed pair. */
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** The settings that make a Doppel server use this bucket (`DOPPEL_BLOB_STORE=s3` and friends). */
+  doppelEnv(): Record<string, string>;
   /** Multipart uploads begun and neither completed nor aborted. */
   pendingMultipartUploads(): string[];
   close(): Promise<void>;
@@ -43,6 +45,7 @@ interface FilesystemStore {
     readonly metadata: unknown;
     readonly content: Readable | Buffer;
   }): Promise<{ size: number; md5: string }>;
+  getObject(bucket: string, key: string, options?: unknown): Promise<unknown>;
   copyObject(
     srcBucket: string,
     srcKey: string,
@@ -51,6 +54,14 @@ interface FilesystemStore {
     metadata: unknown,
   ): Promise<unknown>;
 }
+
+/** Every database with every blob store, for suites that must hold on all four. */
+export const STORE_SETUPS = [
+  ["sqlite", "local"],
+  ["postgres", "local"],
+  ["sqlite", "s3"],
+  ["postgres", "s3"],
+] as const;
 
 /**
  * s3rver writes an object straight into its final file and answers before that write has finished, so
@@ -100,6 +111,13 @@ function makeWritesAtomic(store: FilesystemStore): void {
       await store.putMetadata(object.bucket, object.key, object.metadata, digest);
       return { size, md5: digest };
     });
+  // s3rver reads an object's size and MD5 (stat, `.md5` file) before it opens the content, so a read
+  // racing a write could pair the old size with the new content (a truncated body) or the old ETag with
+  // it. S3 serves a consistent version; queueing the read's metadata-and-open behind writes does too
+  // (once opened, the stream keeps the old file even if a write renames a new one over it).
+  const getObject = store.getObject.bind(store);
+  store.getObject = (bucket, key, options) =>
+    oneAtATime(`${bucket}/${key}`, () => getObject(bucket, key, options));
   const copyObject = store.copyObject.bind(store);
   store.copyObject = (srcBucket, srcKey, destBucket, destKey, metadata) =>
     oneAtATime(`${destBucket}/${destKey}`, () =>
@@ -140,6 +158,15 @@ export async function startS3Server(): Promise<TestS3Server> {
     endpoint: `http://127.0.0.1:${port}`,
     bucket,
     credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    doppelEnv() {
+      return {
+        DOPPEL_BLOB_STORE: "s3",
+        DOPPEL_S3_BUCKET: bucket,
+        DOPPEL_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+        DOPPEL_S3_ACCESS_KEY_ID: "S3RVER",
+        DOPPEL_S3_SECRET_ACCESS_KEY: "S3RVER",
+      };
+    },
     pendingMultipartUploads() {
       return existsSync(uploadsDir) ? readdirSync(uploadsDir) : [];
     },

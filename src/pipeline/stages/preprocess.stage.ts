@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { verifyReportKey } from "../../domain/pipeline.js";
 import type { FaceAnalyzer } from "../../media/faces.js";
 import { runFfmpeg } from "../../media/ffmpeg.js";
 import { sampleFrames } from "../../media/frames.js";
@@ -7,7 +8,8 @@ import { probeMedia } from "../../media/probe.js";
 import { listJobFiles, upsertJobFile } from "../../store/job-file.repository.js";
 import { StageFailure, type StageHandler } from "../stage.js";
 import { buildFaceTrack, type FaceObservation } from "./face-track.js";
-import { downloadBlob, uploadFile } from "./stage-files.js";
+import { downloadRecordedFile, putJson, type RecordedFile, readJson, uploadFile } from "./stage-files.js";
+import type { VerifyReport } from "./verify.stage.js";
 
 /** The preprocessed training data of a job: what a trainer reads (see trainers/trainer.ts). */
 export const PREPROCESSED_FILES = ["video.mp4", "audio.wav", "faces.json", "face.mp4", "cover.jpg"] as const;
@@ -17,6 +19,29 @@ export const FACE_VIDEO_SIZE = 512;
 
 export function preprocessedKey(jobId: string, file: (typeof PREPROCESSED_FILES)[number]): string {
   return `jobs/${jobId}/preprocess/${file}`;
+}
+
+/**
+ * What preprocessing wrote, written after the files themselves: the training video it started from
+ * and each file's size and sha256, so the train stage (and a remote trainer) can check that its inputs
+ * are exactly these.
+ */
+export interface PreprocessedManifest {
+  readonly source: { readonly sha256: string; readonly size: number };
+  readonly files: Readonly<Record<(typeof PREPROCESSED_FILES)[number], { sha256: string; size: number }>>;
+}
+
+export function preprocessedManifestKey(jobId: string): string {
+  return `jobs/${jobId}/preprocess/manifest.json`;
+}
+
+/** A preprocessed file as its manifest records it, for downloadRecordedFile. */
+export function preprocessedFile(
+  jobId: string,
+  manifest: PreprocessedManifest,
+  file: (typeof PREPROCESSED_FILES)[number],
+): RecordedFile {
+  return { blobKey: preprocessedKey(jobId, file), ...manifest.files[file] };
 }
 
 /** Output frame rate of the normalised video, as the trainers expect it. */
@@ -38,8 +63,21 @@ export function preprocessStage(analyzer: () => Promise<FaceAnalyzer>): StageHan
     const files = await listJobFiles(ctx.database.db, run.job.id);
     const training = files.find((f) => f.slot === "training-video");
     if (!training) throw new StageFailure("DOPPEL.VIDEO_MISSING", "The job has no training video");
+    // The video to train on must be the one verification checked (files cannot change after a job is
+    // submitted; this says so out loud rather than trusting it).
+    const report = await readJson<VerifyReport>(ctx.blobs, verifyReportKey(run.job.id));
+    const verified = report?.files?.["training-video"];
+    if (verified?.sha256 !== training.sha256) {
+      throw new StageFailure(
+        "DOPPEL.FILE_CHANGED",
+        `The training video (sha256 ${training.sha256}) is not the one verification checked (${verified?.sha256 ?? "no verify report"})`,
+        [
+          "Doppel found a training video other than the verified one; ask the operator to check the blob store",
+        ],
+      );
+    }
     const source = join(run.workDir, "training-video");
-    await downloadBlob(ctx.blobs, training.blobKey, source, run.signal);
+    await downloadRecordedFile(ctx.blobs, training, "training video", source, run.signal);
     const probe = await probeMedia(source, { signal: run.signal });
     if (!probe.video)
       throw new StageFailure("DOPPEL.VIDEO_UNREADABLE", "The training video has no video track");
@@ -155,6 +193,13 @@ export function preprocessStage(analyzer: () => Promise<FaceAnalyzer>): StageHan
         uploadFile(ctx.blobs, preprocessedKey(run.job.id, file), join(run.workDir, file), types[file]),
       ),
     );
+    const manifest: PreprocessedManifest = {
+      source: { sha256: training.sha256, size: training.size },
+      files: Object.fromEntries(
+        PREPROCESSED_FILES.map((file, i) => [file, { sha256: stored[i]?.sha256, size: stored[i]?.size }]),
+      ) as PreprocessedManifest["files"],
+    };
+    await putJson(ctx.blobs, preprocessedManifestKey(run.job.id), manifest);
     // The picked frame becomes the job's cover unless the user uploaded one.
     const userCover = files.find(
       (f) => f.slot === "cover" && f.blobKey !== preprocessedKey(run.job.id, "cover.jpg"),
@@ -173,7 +218,7 @@ export function preprocessStage(analyzer: () => Promise<FaceAnalyzer>): StageHan
     }
     run.progress(1);
     return {
-      description: `Training data ready: ${v.width}×${v.height} at ${FPS} fps, ${frameCount} frames, 16 kHz mono audio; face found on ${observations.length} of ${sampled} sampled frames; cover at ${best.timeSeconds.toFixed(1)} s`,
+      description: `Training data ready from the verified video (sha256 ${training.sha256}): ${v.width}×${v.height} at ${FPS} fps, ${frameCount} frames, 16 kHz mono audio; face found on ${observations.length} of ${sampled} sampled frames; cover at ${best.timeSeconds.toFixed(1)} s`,
     };
   };
 }

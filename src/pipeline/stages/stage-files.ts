@@ -4,7 +4,9 @@ import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { BlobStore, StoredBlob } from "../../blobs/blob-store.js";
+import { ContentHasher } from "../../blobs/content-hasher.js";
 import { mapConcurrently } from "../../blobs/map-concurrently.js";
+import { StageFailure } from "../stage.js";
 import { walkFiles } from "../walk-files.js";
 
 /** Streams a blob into a local file for ffmpeg (which wants a seekable file, not a pipe). */
@@ -15,6 +17,41 @@ export async function downloadBlob(
   signal?: AbortSignal,
 ): Promise<void> {
   await pipeline(await blobs.get(key), createWriteStream(file), { ...(signal && { signal }) });
+}
+
+/** A stored file as its record names it: where it is and what its bytes must be. */
+export interface RecordedFile {
+  readonly blobKey: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/**
+ * Streams a recorded file into a local file and checks, in the same pass, that its bytes are exactly
+ * the recorded ones (size and sha256): what a stage works on must be what was uploaded and checked.
+ * A mismatch fails the job with `DOPPEL.FILE_CHANGED`; retrying could not make the bytes right.
+ */
+export async function downloadRecordedFile(
+  blobs: BlobStore,
+  recorded: RecordedFile,
+  what: string,
+  file: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const hasher = new ContentHasher();
+  await pipeline(await blobs.get(recorded.blobKey), hasher, createWriteStream(file), {
+    ...(signal && { signal }),
+  });
+  const { size, sha256 } = hasher.digests();
+  if (size !== recorded.size || sha256 !== recorded.sha256) {
+    throw new StageFailure(
+      "DOPPEL.FILE_CHANGED",
+      `The stored ${what} is not the recorded one: ${size} bytes with sha256 ${sha256}, recorded ${recorded.size} bytes with sha256 ${recorded.sha256}`,
+      [
+        `The stored ${what} was damaged or replaced after it was recorded; ask the operator to check the blob store`,
+      ],
+    );
+  }
 }
 
 /** Streams a local file into the blob store under `key`. */
@@ -32,6 +69,18 @@ export async function putJson(blobs: BlobStore, key: string, value: unknown): Pr
   return blobs.put(key, Readable.from([Buffer.from(JSON.stringify(value, null, 2))]), {
     contentType: "application/json",
   });
+}
+
+/** Reads a small JSON document, or undefined when there is none (or it is not JSON). */
+export async function readJson<T>(blobs: BlobStore, key: string): Promise<T | undefined> {
+  if (!(await blobs.head(key))) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await blobs.get(key)) chunks.push(chunk as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Uploads every file under `dir` to `prefix` + its relative path; returns how many and their bytes. */

@@ -1,9 +1,15 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { StageHandler } from "../stage.js";
+import { StageFailure } from "../stage.js";
 import type { Trainer } from "../trainers/trainer.js";
-import { PREPROCESSED_FILES, preprocessedKey } from "./preprocess.stage.js";
-import { downloadBlob, uploadDirectory } from "./stage-files.js";
+import {
+  PREPROCESSED_FILES,
+  type PreprocessedManifest,
+  preprocessedFile,
+  preprocessedManifestKey,
+} from "./preprocess.stage.js";
+import { downloadRecordedFile, readJson, uploadDirectory } from "./stage-files.js";
 
 /** Where the package a trainer made for a job waits for the packaging stage. */
 export function trainedPackagePrefix(jobId: string): string {
@@ -21,8 +27,22 @@ export function trainStage(trainer: Trainer): StageHandler {
     await mkdir(inputDir, { recursive: true });
     await rm(outputDir, { recursive: true, force: true });
     await mkdir(outputDir, { recursive: true });
+    const manifest = await readJson<PreprocessedManifest>(ctx.blobs, preprocessedManifestKey(run.job.id));
+    if (!manifest) {
+      throw new StageFailure("DOPPEL.FILE_CHANGED", "The job's preprocessed training data has no manifest", [
+        "The prepared training data is incomplete; ask the operator to check the blob store",
+      ]);
+    }
+    // Each input must be exactly what preprocessing wrote from the verified video.
     for (const file of PREPROCESSED_FILES) {
-      await downloadBlob(ctx.blobs, preprocessedKey(run.job.id, file), join(inputDir, file), run.signal);
+      const recorded = preprocessedFile(run.job.id, manifest, file);
+      await downloadRecordedFile(
+        ctx.blobs,
+        recorded,
+        `preprocessed ${file}`,
+        join(inputDir, file),
+        run.signal,
+      );
     }
     const started = Date.now();
     await trainer.train({

@@ -6,7 +6,21 @@ import { sampleFrames } from "../../media/frames.js";
 import { MediaUnreadableError, probeMedia } from "../../media/probe.js";
 import { listJobFiles } from "../../store/job-file.repository.js";
 import { StageFailure, type StageHandler } from "../stage.js";
-import { downloadBlob, putJson } from "./stage-files.js";
+import { downloadRecordedFile, putJson } from "./stage-files.js";
+
+/**
+ * What verification found, kept with the job (`verifyReportKey`): the review queue shows it, and
+ * preprocessing checks that the training video it is about to use is the one verified here.
+ */
+export interface VerifyReport {
+  readonly policy: string;
+  /** Every file the job had when it was checked, by slot: exactly these bytes were verified. */
+  readonly files: Readonly<Record<string, { sha256: string; size: number; contentType: string }>>;
+  readonly probe: unknown;
+  readonly faces: { readonly samples: number; readonly singleFace: number };
+  readonly consent: { readonly distance: number } | null;
+  readonly problems: readonly string[];
+}
 
 /** What the face checks saw on one sampled frame. */
 export interface FaceSample {
@@ -85,7 +99,7 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
       ]);
     }
     const videoFile = join(run.workDir, "training-video");
-    await downloadBlob(ctx.blobs, training.blobKey, videoFile, run.signal);
+    await downloadRecordedFile(ctx.blobs, training, "training video", videoFile, run.signal);
     run.progress(0.05);
 
     const probe = await probeMedia(videoFile, { signal: run.signal }).catch((error: unknown) => {
@@ -118,8 +132,11 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
     if (consent.problem) problems.push(consent.problem);
     run.progress(0.95);
 
-    const report = {
+    const report: VerifyReport = {
       policy: policy.name,
+      files: Object.fromEntries(
+        files.map((f) => [f.slot, { sha256: f.sha256, size: f.size, contentType: f.contentType }]),
+      ),
       probe,
       faces: { samples: samples.length, singleFace: found.singleFaceSamples },
       consent: consent.distance === undefined ? null : { distance: consent.distance },
@@ -160,7 +177,7 @@ async function checkConsent(
   const grant = files.find((f) => f.slot === "grant-file");
   if (!grant?.contentType.startsWith("video/")) return {};
   const file = join(run.workDir, "consent-video");
-  await downloadBlob(ctx.blobs, grant.blobKey, file, run.signal);
+  await downloadRecordedFile(ctx.blobs, grant, "consent video", file, run.signal);
   const probe = await probeMedia(file, { signal: run.signal }).catch(() => undefined);
   if (!probe?.video || probe.durationSeconds <= 0) {
     return { problem: "The consent video cannot be read; upload it again as MP4 or MOV" };
