@@ -1,9 +1,15 @@
 import { Readable } from "node:stream";
+import { BlobNotFoundError } from "../blobs/blob-store.js";
 import { DoppelError } from "../domain/errors.js";
 import { PAUSABLE_STATES, type TrainingCommand, UPLOAD_STATES } from "../domain/job-commands.js";
 import type { FileSlot } from "../domain/job-files.js";
 import { canTransition, type JobState } from "../domain/states.js";
-import { findJobOptions, findVersionedJob, type JobStatePatch } from "../store/job.repository.js";
+import {
+  findJobById,
+  findJobOptions,
+  findVersionedJob,
+  type JobStatePatch,
+} from "../store/job.repository.js";
 import { listJobFiles } from "../store/job-file.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
 import type { ServiceContext } from "./context.js";
@@ -147,10 +153,21 @@ async function assembleParts(
   async function* concatenated() {
     for (let part = 1; part <= expected; part++) yield* await blobs.get(partKey(jobId, slot, part));
   }
-  const { stream, mime } = await acceptedContent(slot, Readable.from(concatenated()));
   // A new key: assembling over the file the job points to could change what a concurrent submission
   // is verified on. The record switches to it only if the job still takes files.
-  const stored = await blobs.put(newSlotFileKey(jobId, slot), stream, { contentType: mime });
+  const { stored, mime } = await (async () => {
+    const { stream, mime } = await acceptedContent(slot, Readable.from(concatenated()));
+    return { stored: await blobs.put(newSlotFileKey(jobId, slot), stream, { contentType: mime }), mime };
+  })().catch(async (error: unknown) => {
+    // A part vanished while it was read: the job was deleted meanwhile (its blobs are swept after its row).
+    if (!(error instanceof BlobNotFoundError)) throw error;
+    if (!(await findJobById(ctx.database.db, jobId)))
+      throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId}; it was deleted`);
+    throw new DoppelError(
+      "INVALID_FILE",
+      `A ${slot} part of job ${jobId} disappeared while it was assembled; upload it again`,
+    );
+  });
   await recordJobFile(ctx, jobId, slot, stored, mime, {
     logType: command,
     description: `${expected} ${slot} part${expected > 1 ? "s" : ""} assembled: ${stored.size} bytes, sha256 ${stored.sha256}`,

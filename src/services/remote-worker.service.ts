@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { isValidKey, RESERVED_PREFIX } from "../blobs/blob-key.js";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId } from "../domain/job.js";
 import type { Stage } from "../domain/pipeline.js";
@@ -153,20 +154,48 @@ export async function openRemoteInput(
   return ctx.blobs.get(preprocessedKey(task.jobId, file));
 }
 
-/** A package-relative path: `/`-separated names of letters, digits, `.`, `_`, `-`; no `..`. */
+/**
+ * A package-relative path: `/`-separated names of letters, digits, `.`, `_`, `-`; no `.` or `..`, no
+ * empty name (`a/`), and no name starting with `.doppel`, which the blob stores keep for themselves.
+ */
 export function checkOutputPath(path: string): string {
   const segments = path.split("/");
   const ok =
     path.length > 0 &&
     path.length <= 200 &&
-    segments.every((s) => /^[\w.-]{1,100}$/.test(s) && s !== "." && s !== "..");
+    isValidKey(path) &&
+    segments.every((s) => /^[\w.-]{1,100}$/.test(s));
   if (!ok) {
     throw invalidParameter(
       "path",
-      "must be a relative path of letters, digits, . _ - separated by /, without .. (at most 200 characters)",
+      `must be a relative path of letters, digits, . _ - separated by /, without empty, . or .. names or names starting with ${RESERVED_PREFIX} (at most 200 characters)`,
     );
   }
   return path;
+}
+
+/**
+ * Refuses a path that would make one name both a file and a directory of the package (`a` and `a/b`):
+ * blob stores hold both, but no file system can unpack them. (Two such uploads racing each other can
+ * still both land; the package stage then fails the job with DOPPEL.PACKAGE_INVALID.)
+ */
+async function refuseClash(ctx: ServiceContext, staging: string, path: string): Promise<void> {
+  const segments = path.split("/");
+  for (let i = 1; i < segments.length; i++) {
+    const directory = segments.slice(0, i).join("/");
+    if (await ctx.blobs.head(`${staging}${directory}`)) {
+      throw invalidParameter(
+        "path",
+        `${JSON.stringify(directory)} is already a file of this package, so it cannot be a directory`,
+      );
+    }
+  }
+  if ((await ctx.blobs.list(`${staging}${path}/`)).length > 0) {
+    throw invalidParameter(
+      "path",
+      `${JSON.stringify(path)} is already a directory of this package, so it cannot be a file`,
+    );
+  }
 }
 
 /** Stores one output file of a claimed task. */
@@ -179,7 +208,9 @@ export async function receiveRemoteOutput(
 ): Promise<{ etag: string; size: number }> {
   const file = checkOutputPath(path);
   const task = await liveClaim(ctx, taskId, claim);
-  const stored = await putWithinLimit(ctx, `${stagingPrefix(task, claim)}${file}`, body);
+  const staging = stagingPrefix(task, claim);
+  await refuseClash(ctx, staging, file);
+  const stored = await putWithinLimit(ctx, `${staging}${file}`, body);
   return { etag: stored.etag, size: stored.size };
 }
 

@@ -62,6 +62,11 @@ export async function receiveUpload(
       logType: "UPLOAD_FILE",
       description: `${slot} uploaded: ${stored.size} bytes`,
     });
+  } else if (!(await findJobById(ctx.database.db, jobId))) {
+    // Deleted while the part arrived. A delete removes the row before it sweeps the job's blobs, so a
+    // part stored before the row went is swept, and one stored after is removed here.
+    await ctx.blobs.delete(stored.key);
+    throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId}; it was deleted`);
   }
   return stored;
 }

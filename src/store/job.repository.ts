@@ -7,6 +7,7 @@ import {
   sql,
   type Transaction,
 } from "kysely";
+import { DoppelError } from "../domain/errors.js";
 import type { Job } from "../domain/job.js";
 import { DEFAULT_JOB_OPTIONS, type JobOptions } from "../domain/job-options.js";
 import type { JobState } from "../domain/states.js";
@@ -79,9 +80,13 @@ export async function findJobByClientToken(
   return row ? fromRow(row) : undefined;
 }
 
-/** A job's creation options. */
+/**
+ * A job's creation options. JOB_NOT_FOUND when the job is gone: callers read it after finding the job,
+ * and a concurrent delete may come in between.
+ */
 export async function findJobOptions(db: Executor, jobId: string): Promise<JobOptions> {
-  const row = await db.selectFrom("jobs").select("options").where("id", "=", jobId).executeTakeFirstOrThrow();
+  const row = await db.selectFrom("jobs").select("options").where("id", "=", jobId).executeTakeFirst();
+  if (!row) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId}; it was deleted`);
   return { ...DEFAULT_JOB_OPTIONS, ...(JSON.parse(row.options) as Partial<JobOptions>) };
 }
 

@@ -188,6 +188,46 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
     expect((await stateOf(id))?.state).toBe("TRAINING");
   });
 
+  it("refuses output paths no package could hold, and answers any path of a live claim with 200 or 400", async () => {
+    await jobReadyToTrain();
+    const task = (await call("/claim", { worker: "gpu-1" })).body.task;
+    const put = (path: string) =>
+      fetch(task.output_url.replace("{path}", path), { method: "PUT", body: "x" });
+    const refusal = async (path: string) => {
+      const res = await put(path);
+      return { status: res.status, body: (await res.json()) as { error_code: string; error_msg: string } };
+    };
+    // Names the blob stores keep for themselves, and directories with no file name.
+    expect((await refusal(".doppel-tmp/x")).status).toBe(400);
+    expect((await refusal("crops/.doppel")).status).toBe(400);
+    expect((await refusal("a/")).status).toBe(400);
+    // One path cannot be a file and a directory at once, in either order.
+    expect((await put("a")).status).toBe(200);
+    const under = await refusal("a/b");
+    expect(under.status).toBe(400);
+    expect(under.body.error_msg).toMatch(/"a" is already a file/);
+    expect((await put("c/d")).status).toBe(200);
+    const over = await refusal("c");
+    expect(over.status).toBe(400);
+    expect(over.body.error_msg).toMatch(/"c" is already a directory/);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.constantFrom("x", "y", ".", "..", ".doppel", "", "é", "%2F", "z.bin"), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        async (segments) => {
+          // fetch resolves `.` and `..` itself, so some paths leave the signed prefix (403) or every route (404).
+          const res = await put(segments.join("/"));
+          expect([200, 400, 403, 404]).toContain(res.status);
+          if (res.status !== 200)
+            expect(Object.keys((await res.json()) as object).sort()).toEqual(["error_code", "error_msg"]);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it("answers any worker name, path and body with a 4xx in MetaStudio's envelope, never a 5xx", async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -1,10 +1,17 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DoppelError } from "../../src/domain/errors.js";
 import type { Job } from "../../src/domain/job.js";
 import { newJobId } from "../../src/domain/job.js";
 import { ALL_STATES, type JobState, PIPELINE_STATES } from "../../src/domain/states.js";
 import { createProject } from "../../src/services/admin.service.js";
-import { insertJobs, type JobFilter, type JobPage, listJobs } from "../../src/store/job.repository.js";
+import {
+  findJobOptions,
+  insertJobs,
+  type JobFilter,
+  type JobPage,
+  listJobs,
+} from "../../src/store/job.repository.js";
 import { ENGINES, openTestRuntime, type TestRuntime } from "../support/databases.js";
 
 const BASE = Date.UTC(2025, 0, 1);
@@ -91,6 +98,14 @@ describe.each(ENGINES)("job repository on %s", (engine) => {
     await insertJobs(t.runtime.database.db, jobs.slice(150));
   });
   afterAll(async () => t?.dispose());
+
+  it("reads the options of a job that is gone (deleted by a concurrent request) as JOB_NOT_FOUND", async () => {
+    const job = jobs[0] as Job;
+    expect((await findJobOptions(t.runtime.database.db, job.id)).videoMultipartCount).toBe(1);
+    const missing = await findJobOptions(t.runtime.database.db, newJobId(BASE)).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(DoppelError);
+    expect((missing as DoppelError).code).toBe("JOB_NOT_FOUND");
+  });
 
   it("round-trips every field", async () => {
     const page = await listJobs(

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { runFfmpeg } from "../../media/ffmpeg.js";
 import { StageFailure, type StageHandler } from "../stage.js";
 import { verifyPackage } from "../trainers/reference.trainer.js";
-import { downloadPrefix, uploadDirectory, uploadFile } from "./stage-files.js";
+import { downloadPrefix, fileDirectoryClashes, uploadDirectory, uploadFile } from "./stage-files.js";
 import { trainedPackagePrefix } from "./train.stage.js";
 
 /**
@@ -31,9 +31,22 @@ export function packageStage(): StageHandler {
   return async (ctx, run) => {
     const dir = join(run.workDir, "package");
     await mkdir(dir, { recursive: true });
-    const files = await downloadPrefix(ctx.blobs, trainedPackagePrefix(run.job.id), dir, run.signal);
-    if (files === 0)
+    const prefix = trainedPackagePrefix(run.job.id);
+    const listed = (await ctx.blobs.list(prefix)).map((blob) => blob.key.slice(prefix.length));
+    if (listed.length === 0)
       throw new StageFailure("DOPPEL.PACKAGE_MISSING", "The trainer left no package for this job");
+    // A trainer's uploads could name `a` and `a/b`; no retry can unpack that, so say so at once.
+    const clashes = fileDirectoryClashes(listed);
+    if (clashes.length > 0) {
+      throw new StageFailure(
+        "DOPPEL.PACKAGE_INVALID",
+        `The trained package uses ${clashes.map((c) => JSON.stringify(c)).join(", ")} both as a file and as a directory`,
+        [
+          "The trainer produced a package no file system can hold; ask the operator to check the trainer and retry training",
+        ],
+      );
+    }
+    await downloadPrefix(ctx.blobs, prefix, dir, run.signal);
     const check = await verifyPackage(dir);
     if (!check.ok) {
       throw new StageFailure(
@@ -68,10 +81,10 @@ export function packageStage(): StageHandler {
       { signal: run.signal },
     );
     run.progress(0.6);
-    const prefix = assetPrefix(assetId);
-    await ctx.blobs.deletePrefix(prefix);
-    const stored = await uploadDirectory(ctx.blobs, dir, `${prefix}package/`);
-    await uploadFile(ctx.blobs, `${prefix}preview.mp4`, preview, "video/mp4");
+    const asset = assetPrefix(assetId);
+    await ctx.blobs.deletePrefix(asset);
+    const stored = await uploadDirectory(ctx.blobs, dir, `${asset}package/`);
+    await uploadFile(ctx.blobs, `${asset}preview.mp4`, preview, "video/mp4");
     run.progress(1);
     return {
       assetId,

@@ -96,6 +96,23 @@ export async function uploadDirectory(
   return { files: stored.length, bytes: stored.reduce((sum, s) => sum + s.size, 0) };
 }
 
+/**
+ * The paths that other paths of `paths` use as a directory (`a` beside `a/b`): blob stores hold both,
+ * no file system can, so a package with any of them cannot be unpacked.
+ */
+export function fileDirectoryClashes(paths: readonly string[]): string[] {
+  const files = new Set(paths);
+  const clashes = new Set<string>();
+  for (const path of paths) {
+    const segments = path.split("/");
+    for (let i = 1; i < segments.length; i++) {
+      const directory = segments.slice(0, i).join("/");
+      if (files.has(directory)) clashes.add(directory);
+    }
+  }
+  return [...clashes].sort();
+}
+
 /** Downloads every blob under `prefix` into `dir`, keeping the key's path below the prefix. */
 export async function downloadPrefix(
   blobs: BlobStore,
