@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINES } from "../support/databases.js";
 import { credentialsOf, type IceClient, iceCall, iceClient } from "../support/sdk-clients.js";
-import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
 
 /** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
 const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
@@ -26,16 +26,8 @@ describe.each(ENGINES)("requests racing a delete on %s", (engine) => {
   afterAll(async () => s?.close());
 
   const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${jobsUrl(s, project.id)}${path}`, {
-      method,
-      headers: {
-        "X-Auth-Token": project.token,
-        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text };
+    const { status, text } = await tokenApi(s, project)(method, path, body);
+    return { status, body: text };
   };
   /** ICE answers errors with their HTTP status; the SDK throws them with `statusCode`. */
   const iceStatus = (jobId: string) =>

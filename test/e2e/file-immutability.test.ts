@@ -15,7 +15,7 @@ import type { StageHandler } from "../../src/pipeline/stage.js";
 import { Worker } from "../../src/pipeline/worker.js";
 import { listJobFiles } from "../../src/store/job-file.repository.js";
 import { STORE_SETUPS, startS3Server, type TestS3Server } from "../support/s3-server.js";
-import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
 
 /** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
 const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
@@ -43,18 +43,8 @@ describe.each(STORE_SETUPS)(
     let project: TestServer["projects"][number];
     const observed = new Map<string, Observed>();
 
-    const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${jobsUrl(s, project.id)}${path}`, {
-        method,
-        headers: {
-          "X-Auth-Token": project.token,
-          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, body: (text === "" ? {} : JSON.parse(text)) as Body };
-    };
+    const api = (method: string, path: string, body?: unknown) =>
+      tokenApi(s, project)<Body>(method, path, body);
     const command = (jobId: string, name: string) => api("POST", `/${jobId}/command`, { command: name });
     const put = async (url: string, body: Buffer) => (await fetch(url, { method: "PUT", body })).status;
     const download = async (url: string) => Buffer.from(await (await fetch(url)).arrayBuffer());

@@ -52,3 +52,19 @@ export async function startTestServer(
 export function jobsUrl(server: TestServer, projectId: string, query = ""): string {
   return `${server.baseUrl}/v1/${projectId}/digital-human-training-manage/user/jobs${query ? `?${query}` : ""}`;
 }
+
+/** A MetaStudio jobs call with a project's token: the status and the parsed body (`{}` when empty). */
+export function tokenApi(server: TestServer, project: TestServer["projects"][number]) {
+  return async <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => {
+    const res = await fetch(jobsUrl(server, project.id) + path, {
+      method,
+      headers: {
+        "X-Auth-Token": project.token,
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text === "" ? {} : JSON.parse(text)) as T, text };
+  };
+}
