@@ -30,3 +30,14 @@ export function parseRfc3339(value: string): number | undefined {
   const ms = Date.parse(normalised);
   return Number.isFinite(ms) ? ms : undefined;
 }
+
+/**
+ * Parses the upper end of a time range: the last millisecond it covers. Both clouds print whole
+ * seconds while Doppel stores milliseconds, so a bound without a fraction covers its whole second;
+ * otherwise a job's own displayed time, used as `create_until`, would leave that job out.
+ */
+export function parseRfc3339Until(value: string): number | undefined {
+  const ms = parseRfc3339(value);
+  if (ms === undefined) return undefined;
+  return RFC3339.exec(value)?.[7] === undefined ? ms + 999 : ms;
+}

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_STATES } from "../../src/domain/states.js";
 import { ENGINES } from "../support/databases.js";
-import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+import { jobsUrl, startTestServer, type TestServer, tokenApi } from "../support/server.js";
 
 const BASIC_INFO_KEYS = new Set([
   "job_id",
@@ -78,6 +78,31 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
     const filtered = (await res.json()) as { count: number; jobs: Array<{ state: string }> };
     expect(filtered.count).toBeGreaterThan(0);
     expect(filtered.jobs.every((j) => j.state === "JOB_SUCCESS" || j.state === "JOB_FINISH")).toBe(true);
+  });
+
+  it("includes a job in a range that ends at its own displayed create_time or update_time", async () => {
+    // Stored times carry milliseconds; the wire shows whole seconds. A bound without a fraction covers
+    // its whole second, so a job's own displayed time, used as a bound, always finds the job.
+    const api = tokenApi(s, a);
+    const list = async (query: string) =>
+      (await api<{ count: number; jobs: Array<Record<string, string>> }>("GET", `?${query}`)).body;
+    const realTime = s.t.clock.now;
+    s.t.clock.set(Date.UTC(2026, 5, 1, 8, 30, 15, 987));
+    const jobId = (await api<{ job_id: string }>("POST", "", { name: "Bounds" })).body.job_id;
+    s.t.clock.set(realTime);
+    const [job] = (await list(`job_id=${jobId}`)).jobs;
+    expect(job?.create_time).toBe("2026-06-01T08:30:15Z");
+    for (const query of [
+      `create_until=${job?.create_time}`,
+      `create_since=${job?.create_time}&create_until=${job?.create_time}`,
+      `update_until=${job?.last_update_time}`,
+      `update_since=${job?.last_update_time}&update_until=${job?.last_update_time}`,
+    ]) {
+      expect((await list(`job_id=${jobId}&${query}`)).count, query).toBe(1);
+    }
+    expect((await list(`job_id=${jobId}&create_until=2026-06-01T08:30:14Z`)).count).toBe(0);
+    expect((await list(`job_id=${jobId}&create_since=2026-06-01T08:30:16Z`)).count).toBe(0);
+    expect((await list(`job_id=${jobId}&create_until=2026-06-01T08:30:15.500Z`)).count).toBe(0);
   });
 
   it("narrows to the end user named by X-App-UserId", async () => {

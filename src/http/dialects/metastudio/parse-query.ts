@@ -1,6 +1,6 @@
 import { invalidParameter } from "../../../domain/errors.js";
 import { isJobState, type JobState } from "../../../domain/states.js";
-import { parseRfc3339 } from "../../../domain/time.js";
+import { parseRfc3339, parseRfc3339Until } from "../../../domain/time.js";
 import type { ListJobsQuery } from "../../../services/list-jobs.service.js";
 import type { ListJobsQueryWire } from "./schemas.js";
 
@@ -12,10 +12,10 @@ export function parseListQuery(wire: ListJobsQueryWire): ListJobsQuery {
     sortKey: wire.sort_key,
     sortDir: wire.sort_dir,
     states: wire.state === undefined ? undefined : parseStates(wire.state),
-    createSince: time("create_since", wire.create_since),
-    createUntil: time("create_until", wire.create_until),
-    updateSince: time("update_since", wire.update_since),
-    updateUntil: time("update_until", wire.update_until),
+    createSince: time("create_since", wire.create_since, parseRfc3339),
+    createUntil: time("create_until", wire.create_until, parseRfc3339Until),
+    updateSince: time("update_since", wire.update_since, parseRfc3339),
+    updateUntil: time("update_until", wire.update_until, parseRfc3339Until),
     queryProjectId: wire.query_project_id,
     batchName: wire.batch_name,
     tag: wire.tag,
@@ -38,9 +38,13 @@ function parseStates(list: string): JobState[] {
   return [...new Set(states as JobState[])];
 }
 
-function time(name: string, value: string | undefined): number | undefined {
+function time(
+  name: string,
+  value: string | undefined,
+  parse: (value: string) => number | undefined,
+): number | undefined {
   if (value === undefined) return undefined;
-  const ms = parseRfc3339(value);
+  const ms = parse(value);
   if (ms === undefined) {
     throw invalidParameter(
       name,
