@@ -1,18 +1,13 @@
 import { randomUUID } from "node:crypto";
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  type FastifyServerOptions,
-  LogController,
-} from "fastify";
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
 import { sql } from "kysely";
-import { DoppelError } from "../domain/errors.js";
 import type { ServiceContext } from "../services/context.js";
 import { adminRoutes } from "./admin/routes.js";
-import { iceRoutes, sendIceError } from "./dialects/ice/routes.js";
-import { metaStudioRoutes, sendMetaStudioError } from "./dialects/metastudio/routes.js";
+import { sendInDialect } from "./dialects/dialect.js";
+import { iceRoutes } from "./dialects/ice/routes.js";
+import { metaStudioRoutes } from "./dialects/metastudio/routes.js";
 import { answerClientError } from "./plugins/client-errors.js";
+import { answerUnroutedRequests } from "./plugins/not-found.js";
 import { captureRawBodies } from "./plugins/raw-body.js";
 import { useValidators } from "./plugins/validators.js";
 import { uploadRoutes } from "./uploads/routes.js";
@@ -42,6 +37,8 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
       customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false },
     },
   });
+  // Before any route plugin: plugins take their parent's error handler when they are registered.
+  app.setErrorHandler((error, request, reply) => sendInDialect(request, reply, error));
   captureRawBodies(app, options.bodyLimit ?? 1024 * 1024);
   useValidators(app);
 
@@ -66,22 +63,6 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   await app.register(adminRoutes, { ctx });
   await app.register(workerApiRoutes, { ctx });
 
-  app.setNotFoundHandler((request, reply) => {
-    const path = (request.raw.url ?? "/").split("?")[0] ?? "/";
-    const known = app.findRoute({ method: "GET", url: path }) ?? app.findRoute({ method: "POST", url: path });
-    const error = known
-      ? new DoppelError("METHOD_NOT_ALLOWED", `${request.method} is not allowed on ${path.slice(0, 200)}`)
-      : new DoppelError("API_NOT_FOUND", `No API at ${request.method} ${path.slice(0, 200)}`);
-    return /^\/(v1|admin|worker)\//.test(path)
-      ? sendMetaStudioError(request, reply, error)
-      : sendIceError(request, reply, error);
-  });
-  app.setErrorHandler((error, request, reply) => sendInDialect(request, reply, error));
+  answerUnroutedRequests(app);
   return app;
-}
-
-/** Errors outside both dialects' routes: MetaStudio's envelope under /v1/ (and Doppel's own paths), Alibaba's elsewhere. */
-function sendInDialect(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
-  const metaStudio = /^\/(v1|uploads|downloads|admin|worker)\//.test(request.url);
-  return (metaStudio ? sendMetaStudioError : sendIceError)(request, reply, error);
 }

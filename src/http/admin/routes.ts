@@ -11,7 +11,6 @@ import {
   listReviewQueue,
   rejectReview,
 } from "../../services/review.service.js";
-import { sendMetaStudioError } from "../dialects/metastudio/routes.js";
 import { ErrorSchema } from "../dialects/metastudio/schemas.js";
 
 declare module "fastify" {
@@ -45,7 +44,6 @@ const Paging = Type.Object({
 export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = opts;
-  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
   app.addHook("preValidation", async (request) => {
     request.operator = await authenticateAdmin(ctx, request.headers.authorization);
   });

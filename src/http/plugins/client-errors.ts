@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
-import { ICE_ERRORS } from "../dialects/ice/errors.js";
-import { METASTUDIO_ERRORS } from "../dialects/metastudio/errors.js";
+import { DoppelError } from "../../domain/errors.js";
+import { dialectOf } from "../dialects/dialect.js";
+import { iceError } from "../dialects/ice/envelope.js";
+import { metaStudioError } from "../dialects/metastudio/envelope.js";
 
 /**
  * Requests Node's HTTP parser rejects (headers or URL over 16 KiB, broken framing) never reach
@@ -18,20 +20,17 @@ export function answerClientError(
   }
   const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
   const status = tooLarge ? 431 : 400;
-  const message = tooLarge
-    ? "The request line and headers are larger than 16 KiB"
-    : "The request is not well-formed HTTP";
+  const doppel = new DoppelError(
+    "INVALID_PARAMETER",
+    tooLarge ? "The request line and headers are larger than 16 KiB" : "The request is not well-formed HTTP",
+  );
   const requestId = randomUUID();
   const head = Buffer.isBuffer(error.rawPacket) ? error.rawPacket.toString("latin1", 0, 64) : "";
-  const body = /^[A-Z]+ \/v1\//.test(head)
-    ? { error_code: METASTUDIO_ERRORS.INVALID_PARAMETER.code, error_msg: message }
-    : {
-        RequestId: requestId.toUpperCase(),
-        HostId: "doppel",
-        Code: ICE_ERRORS.INVALID_PARAMETER.code,
-        Message: message,
-        Recommend: "See the Errors section of Doppel's README",
-      };
+  const path = /^[A-Z]+ (\S+)/.exec(head)?.[1] ?? "/";
+  const { body } =
+    dialectOf(path) === "metastudio"
+      ? metaStudioError(doppel)
+      : iceError(doppel, requestId.toUpperCase(), "doppel");
   const payload = JSON.stringify(body);
   socket.end(
     `HTTP/1.1 ${status} ${tooLarge ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +

@@ -7,7 +7,6 @@ import type { ServiceContext } from "../../services/context.js";
 import { openJobFile } from "../../services/jobs.service.js";
 import { receiveMediaUpload } from "../../services/media.service.js";
 import { receiveUpload } from "../../services/uploads.service.js";
-import { sendMetaStudioError } from "../dialects/metastudio/routes.js";
 import { strictIntegers } from "../schemas/strict-integers.js";
 import { StringEnum } from "../schemas/string-enum.js";
 
@@ -50,7 +49,6 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
   // Leave the body unread: the handler streams it. Any content type is accepted; the bytes decide.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
-  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
 
   app.get(
     "/downloads/:job_id/:slot",

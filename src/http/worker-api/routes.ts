@@ -13,7 +13,6 @@ import {
   receiveRemoteOutput,
 } from "../../services/remote-worker.service.js";
 import { authenticateAdmin } from "../../services/review.service.js";
-import { sendMetaStudioError } from "../dialects/metastudio/routes.js";
 import { ErrorSchema } from "../dialects/metastudio/schemas.js";
 import { detachedBody } from "../uploads/routes.js";
 
@@ -34,7 +33,6 @@ export async function workerApiRoutes(parent: FastifyInstance, opts: { ctx: Serv
 async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = opts;
-  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
   app.addHook("preValidation", async (request) => {
     await authenticateAdmin(ctx, request.headers.authorization);
   });
@@ -160,7 +158,6 @@ async function fileRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): 
   const { ctx } = opts;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
-  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
 
   app.get(
     "/worker/v1/tasks/:task_id/:claim/inputs/:name",

@@ -5,11 +5,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DoppelError, invalidParameter } from "../../../domain/errors.js";
 import { authenticate } from "../../../services/authenticate.service.js";
 import type { ServiceContext } from "../../../services/context.js";
-import { toDoppelError } from "../../plugins/fastify-errors.js";
 import { signedRequestOf } from "../../plugins/raw-body.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
 import { ICE_ACTIONS } from "./actions.js";
-import { ICE_ERRORS } from "./errors.js";
+import { iceRequestId } from "./envelope.js";
 import { ICE_VERSION } from "./schemas.js";
 
 const compiled = new Map<TObject, TypeCheck<TObject>>(
@@ -19,8 +18,6 @@ const compiled = new Map<TObject, TypeCheck<TObject>>(
 /** Alibaba Cloud ICE's RPC API on `/`: the action comes from `Action` or (signed ACS3 only) `x-acs-action`. */
 export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const { ctx } = opts;
-  app.setErrorHandler((error, request, reply) => sendIceError(request, reply, error));
-
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const principal = await authenticate(ctx, "alibaba", signedRequestOf(request));
     const params = rpcParams(request);
@@ -88,23 +85,4 @@ function validate(schema: TObject, raw: Record<string, string>): unknown {
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return typeof value === "string" ? value : undefined;
-}
-
-/** Alibaba request ids are upper-case UUIDs. */
-export function iceRequestId(request: FastifyRequest): string {
-  return request.id.toUpperCase();
-}
-
-/** Sends any error in Alibaba's envelope with the status Alibaba's gateway uses for it. */
-export function sendIceError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
-  const doppel = toDoppelError(error);
-  const { status, code } = ICE_ERRORS[doppel.code];
-  if (status >= 500) request.log.error({ err: error }, "request failed");
-  return reply.status(status).send({
-    RequestId: iceRequestId(request),
-    HostId: request.hostname || "doppel",
-    Code: code,
-    Message: doppel.message,
-    Recommend: "See the Errors section of Doppel's README",
-  });
 }

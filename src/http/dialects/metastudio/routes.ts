@@ -1,6 +1,6 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { DoppelError, invalidParameter } from "../../../domain/errors.js";
 import { TRAINING_COMMANDS, type TrainingCommand } from "../../../domain/job-commands.js";
 import { checkAppUserId } from "../../../domain/text.js";
@@ -19,10 +19,8 @@ import {
   uploadUrls,
 } from "../../../services/jobs.service.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
-import { toDoppelError } from "../../plugins/fastify-errors.js";
 import { signedRequestOf } from "../../plugins/raw-body.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
-import { METASTUDIO_ERRORS } from "./errors.js";
 import { parseListQuery } from "./parse-query.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
 import {
@@ -54,8 +52,6 @@ export async function metaStudioRoutes(
 ): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = opts;
-
-  app.setErrorHandler((error, request, reply) => sendMetaStudioError(request, reply, error));
 
   // Authenticate before validating, so an unauthenticated caller learns nothing about parameters.
   app.addHook("preValidation", async (request) => {
@@ -264,16 +260,4 @@ function originOf(request: FastifyRequest): string {
 function callerOf(request: FastifyRequest): Caller {
   if (!request.caller) throw new Error("route reached without authentication");
   return request.caller;
-}
-
-/** Sends any error in MetaStudio's envelope; 5xx are logged with their cause, never shown. */
-export function sendMetaStudioError(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  error: unknown,
-): FastifyReply {
-  const doppel = toDoppelError(error);
-  const { status, code } = METASTUDIO_ERRORS[doppel.code];
-  if (status >= 500) request.log.error({ err: error }, "request failed");
-  return reply.status(status).send({ error_code: code, error_msg: doppel.message });
 }
