@@ -9,6 +9,7 @@ import { metaStudioRoutes } from "./dialects/metastudio/routes.js";
 import { answerClientError } from "./plugins/client-errors.js";
 import { answerUnroutedRequests } from "./plugins/not-found.js";
 import { captureRawBodies } from "./plugins/raw-body.js";
+import { settleUnreadBodies } from "./plugins/unread-bodies.js";
 import { useValidators } from "./plugins/validators.js";
 import { uploadRoutes } from "./uploads/routes.js";
 import { workerApiRoutes } from "./worker-api/routes.js";
@@ -39,6 +40,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   });
   // Before any route plugin: plugins take their parent's error handler when they are registered.
   app.setErrorHandler((error, request, reply) => sendInDialect(request, reply, error));
+  settleUnreadBodies(app);
   captureRawBodies(app, options.bodyLimit ?? 1024 * 1024);
   useValidators(app);
 

@@ -1,5 +1,3 @@
-import type { IncomingMessage } from "node:http";
-import { PassThrough, type Readable } from "node:stream";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { FILE_SLOTS, type FileSlot } from "../../domain/job-files.js";
@@ -7,27 +5,9 @@ import type { ServiceContext } from "../../services/context.js";
 import { openJobFile } from "../../services/jobs.service.js";
 import { receiveMediaUpload } from "../../services/media.service.js";
 import { receiveUpload } from "../../services/uploads.service.js";
+import { detachedBody } from "../plugins/unread-bodies.js";
 import { strictIntegers } from "../schemas/strict-integers.js";
 import { StringEnum } from "../schemas/string-enum.js";
-
-/**
- * The request body as a stream the services may destroy. Blob stores destroy their input when they
- * refuse it (too large, wrong kind); destroying `request.raw` itself would reset the connection before
- * the 413 or 400 could be sent. A cut connection still errors the returned stream.
- */
-export function detachedBody(raw: IncomingMessage): Readable {
-  const body = new PassThrough();
-  raw.on("error", (error) => body.destroy(error));
-  raw.on("close", () => {
-    if (!raw.complete) body.destroy(new Error("the upload was cut off before its end"));
-  });
-  // Refused mid-body: read and drop the rest, so the answer reaches the client and the connection
-  // ends cleanly instead of hanging with an unread body.
-  body.on("close", () => {
-    if (!raw.complete) raw.unpipe(body).resume();
-  });
-  return raw.pipe(body);
-}
 
 const UploadParams = Type.Object({
   job_id: Type.String({ maxLength: 64 }),
@@ -86,7 +66,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
       const stored = await receiveMediaUpload(
         ctx,
         (request.params as { media_id: string }).media_id,
-        request.raw,
+        detachedBody(request.raw),
       );
       return reply.status(200).header("ETag", `"${stored.etag}"`).send("");
     },

@@ -14,7 +14,7 @@ import {
 } from "../../services/remote-worker.service.js";
 import { authenticateAdmin } from "../../services/review.service.js";
 import { ErrorSchema } from "../dialects/metastudio/schemas.js";
-import { detachedBody } from "../uploads/routes.js";
+import { detachedBody } from "../plugins/unread-bodies.js";
 
 const Worker = Type.String({ minLength: 1, maxLength: 100 });
 const TaskParams = Type.Object({ task_id: Type.String({ maxLength: 64 }) });
