@@ -19,6 +19,12 @@ export interface Config {
   readonly tokenTtlMs: number;
   /** Largest single upload (one part or one file), in bytes. */
   readonly maxUploadBytes: number;
+  /** Longest a request body may go without a byte from the client before its connection is closed. */
+  readonly idleTimeoutMs: number;
+  /** Longest a client may take to send a whole request head (request line and headers). */
+  readonly headersTimeoutMs: number;
+  /** Connections one HTTP server process holds at once; more are closed as they arrive. */
+  readonly maxConnections: number;
   /** Where job files live: `<dataDir>/blobs`, or an S3-compatible bucket. */
   readonly blobStore:
     | { readonly kind: "local"; readonly root: string }
@@ -119,6 +125,24 @@ export const SETTINGS = [
   ["", "DOPPEL_TOKEN_TTL_HOURS", "24", "lifetime of tokens made by `doppel token create`"],
   ["", "DOPPEL_MAX_UPLOAD_MB", "5120", "largest single upload (one part of a video, or one file), in MiB"],
   [
+    "",
+    "DOPPEL_IDLE_TIMEOUT_SECONDS",
+    "60",
+    "close a connection whose request body sends no byte for this long (uploads at any steady speed go on)",
+  ],
+  [
+    "",
+    "DOPPEL_HEADERS_TIMEOUT_SECONDS",
+    "30",
+    "close a connection that has not sent a whole request head (line and headers) within this long",
+  ],
+  [
+    "",
+    "DOPPEL_MAX_CONNECTIONS",
+    "1024",
+    "connections one HTTP server process holds at once; more are closed as they arrive",
+  ],
+  [
     "--review",
     "DOPPEL_REVIEW",
     "auto",
@@ -195,6 +219,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       integer("DOPPEL_TOKEN_TTL_HOURS", env.DOPPEL_TOKEN_TTL_HOURS ?? "24", 1, 24 * 365) * 3600 * 1000,
     maxUploadBytes:
       integer("DOPPEL_MAX_UPLOAD_MB", env.DOPPEL_MAX_UPLOAD_MB ?? "5120", 1, 1024 * 1024) * 1024 * 1024,
+    idleTimeoutMs:
+      integer("DOPPEL_IDLE_TIMEOUT_SECONDS", env.DOPPEL_IDLE_TIMEOUT_SECONDS ?? "60", 1, 3600) * 1000,
+    headersTimeoutMs:
+      integer("DOPPEL_HEADERS_TIMEOUT_SECONDS", env.DOPPEL_HEADERS_TIMEOUT_SECONDS ?? "30", 1, 3600) * 1000,
+    maxConnections: integer("DOPPEL_MAX_CONNECTIONS", env.DOPPEL_MAX_CONNECTIONS ?? "1024", 1, 1_000_000),
     blobStore: blobStoreConfig(flags.blobStore ?? env.DOPPEL_BLOB_STORE ?? "local", dataDir, env),
     pipeline: pipelineConfig(flags, env),
   });

@@ -7,6 +7,7 @@ import { sendInDialect } from "./dialects/dialect.js";
 import { iceRoutes } from "./dialects/ice/routes.js";
 import { metaStudioRoutes } from "./dialects/metastudio/routes.js";
 import { answerClientError } from "./plugins/client-errors.js";
+import { limitConnections, serverOptions } from "./plugins/connection-limits.js";
 import { answerUnroutedRequests } from "./plugins/not-found.js";
 import { captureRawBodies } from "./plugins/raw-body.js";
 import { settleUnreadBodies } from "./plugins/unread-bodies.js";
@@ -34,12 +35,14 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     // Malformed URLs and over-long path segments fail before routing; answer them in the dialect too.
     frameworkErrors: (error, request, reply) => sendInDialect(request, reply, error),
     clientErrorHandler: answerClientError,
+    http: serverOptions(ctx.config),
     ajv: {
       customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false },
     },
   });
   // Before any route plugin: plugins take their parent's error handler when they are registered.
   app.setErrorHandler((error, request, reply) => sendInDialect(request, reply, error));
+  limitConnections(app, ctx.config);
   settleUnreadBodies(app);
   captureRawBodies(app, options.bodyLimit ?? 1024 * 1024);
   useValidators(app);
