@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { DoppelError } from "../../domain/errors.js";
+import { MAX_JSON_DEPTH, nestsDeeperThan } from "./json-depth.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -19,6 +20,15 @@ export function captureRawBodies(app: FastifyInstance, bodyLimit: number): void 
     const raw = body as Buffer;
     request.rawBody = raw;
     if (raw.length === 0) return done(null, undefined);
+    if (nestsDeeperThan(raw, MAX_JSON_DEPTH)) {
+      return done(
+        new DoppelError(
+          "INVALID_BODY",
+          `The request body is JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+        ),
+        undefined,
+      );
+    }
     try {
       done(null, JSON.parse(raw.toString("utf8")));
     } catch {
