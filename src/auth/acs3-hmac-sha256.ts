@@ -12,7 +12,7 @@
 
 import { DoppelError } from "../domain/errors.js";
 import { canonicalQueryFromRaw } from "./percent-encoding.js";
-import type { IncomingSignedRequest, Principal, VerifierDeps } from "./signed-request.js";
+import type { IncomingSignedRequest, Principal, SignedRequestHead, VerifierDeps } from "./signed-request.js";
 import {
   assertAccessKeyIdShape,
   assertWithinSkew,
@@ -46,6 +46,28 @@ export async function verifyAcs3HmacSha256(
   req: IncomingSignedRequest,
   deps: VerifierDeps,
 ): Promise<Principal> {
+  return finishAcs3HmacSha256(await verifyAcs3Signature(req, deps), req.body, deps);
+}
+
+/** A request whose signature verified from its head; its body and nonce are still to be checked. */
+export interface Acs3SignedHead {
+  readonly principal: Principal;
+  readonly accessKeyId: string;
+  /** The x-acs-content-sha256 the signature covers: the hash the body must have. */
+  readonly contentSha256: string;
+  readonly nonce: string;
+  readonly dateMs: number;
+}
+
+/**
+ * Verifies everything but the body: the signature covers x-acs-content-sha256 (a signed header and the
+ * canonical request's last line), so it can be checked before the body is read. Claims nothing yet;
+ * `finishAcs3HmacSha256` checks the body against that hash and then claims the nonce.
+ */
+export async function verifyAcs3Signature(
+  req: SignedRequestHead,
+  deps: VerifierDeps,
+): Promise<Acs3SignedHead> {
   const auth = parseAuthorization(headerOf(req, "authorization"));
 
   const rawDate = requireHeader(req, "x-acs-date", "UTC time as yyyy-MM-ddTHH:mm:ssZ");
@@ -67,15 +89,6 @@ export async function verifyAcs3HmacSha256(
   const dateMs = parseIsoSeconds("x-acs-date", rawDate);
   assertWithinSkew("x-acs-date", rawDate, dateMs, deps);
 
-  // The SDK signs the hash it put in x-acs-content-sha256, so the header must describe the body we got.
-  const bodyHash = sha256Hex(req.body);
-  if (contentSha.toLowerCase() !== bodyHash) {
-    throw new DoppelError(
-      "SIGNATURE_MISMATCH",
-      `x-acs-content-sha256 is ${JSON.stringify(contentSha.slice(0, 80))} but the SHA-256 of the ${req.body.length}-byte body received is ${bodyHash}; the body changed after signing or the client hashed something else`,
-    );
-  }
-
   const record = await lookupAccessKey(deps, auth.accessKeyId);
 
   const uri = canonicalUri(req.path);
@@ -84,6 +97,8 @@ export async function verifyAcs3HmacSha256(
   // of flattened lists such as `Tags.1.Key`), and raw names would make `a%3D1%26b=2` canonicalize
   // like `a=1&b=2`.
   const query = canonicalQueryFromRaw(req.rawQuery);
+  // The SDK signs the hash it sends in x-acs-content-sha256 (lowercase hex); the body is held to it later.
+  const bodyHash = contentSha.toLowerCase();
   const canonicalRequest = [
     req.method,
     uri,
@@ -99,10 +114,31 @@ export async function verifyAcs3HmacSha256(
       `The ACS3-HMAC-SHA256 signature does not match the request. Doppel signed method ${req.method}, canonical URI ${JSON.stringify(uri)}, canonical query ${JSON.stringify(query)}, headers ${auth.signedHeadersField} and body hash ${bodyHash}. Check that the AccessKeySecret belongs to ${auth.accessKeyId} and that nothing changed the request after it was signed`,
     );
   }
+  return {
+    principal: { projectId: record.projectId, accessKeyId: record.accessKeyId, scheme: ALGORITHM },
+    accessKeyId: record.accessKeyId,
+    contentSha256: bodyHash,
+    nonce,
+    dateMs,
+  };
+}
 
-  // Only now: a request with a bad signature must not be able to use up a real client's nonce.
-  await claimNonceOnce(deps, "x-acs-signature-nonce", record.accessKeyId, nonce, dateMs);
-  return { projectId: record.projectId, accessKeyId: record.accessKeyId, scheme: ALGORITHM };
+/** Checks the body against the signed x-acs-content-sha256, then claims the nonce. */
+export async function finishAcs3HmacSha256(
+  head: Acs3SignedHead,
+  body: Buffer,
+  deps: VerifierDeps,
+): Promise<Principal> {
+  const bodyHash = sha256Hex(body);
+  if (head.contentSha256 !== bodyHash) {
+    throw new DoppelError(
+      "SIGNATURE_MISMATCH",
+      `x-acs-content-sha256 is ${JSON.stringify(head.contentSha256.slice(0, 80))} but the SHA-256 of the ${body.length}-byte body received is ${bodyHash}; the body changed after signing or the client hashed something else`,
+    );
+  }
+  // Only now: a request with a bad signature or body must not be able to use up a real client's nonce.
+  await claimNonceOnce(deps, "x-acs-signature-nonce", head.accessKeyId, head.nonce, head.dateMs);
+  return head.principal;
 }
 
 /**
@@ -114,7 +150,7 @@ function canonicalUri(path: string): string {
   return (path === "" ? "/" : path).replaceAll("+", "%20").replaceAll("*", "%2A").replaceAll("%7E", "~");
 }
 
-function requireHeader(req: IncomingSignedRequest, name: string, what: string): string {
+function requireHeader(req: SignedRequestHead, name: string, what: string): string {
   const value = headerOf(req, name);
   if (value === undefined || value.trim() === "") {
     throw new DoppelError(

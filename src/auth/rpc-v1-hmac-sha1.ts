@@ -12,7 +12,7 @@
 
 import { DoppelError } from "../domain/errors.js";
 import { canonicalQuery, type DecodedPair, encodeRfc3986, parseUrlEncoded } from "./percent-encoding.js";
-import type { IncomingSignedRequest, Principal, VerifierDeps } from "./signed-request.js";
+import type { IncomingSignedRequest, Principal, SignedRequestHead, VerifierDeps } from "./signed-request.js";
 import {
   assertAccessKeyIdShape,
   assertWithinSkew,
@@ -36,32 +36,11 @@ export async function verifyRpcV1HmacSha1(
 ): Promise<Principal> {
   const pairs = collectParameters(req);
   const params = new Map(pairs.map((pair) => [pair.key, pair.value]));
-
+  checkCommonParameters(params, deps, "all");
   const signature = parseSignature(required(params, "Signature"));
   const accessKeyId = required(params, "AccessKeyId");
-  assertAccessKeyIdShape(
-    accessKeyId,
-    "the AccessKeyId parameter",
-    (why) => new DoppelError("SIGNATURE_MALFORMED", `Malformed HMAC-SHA1 request: ${why}`),
-  );
-  const method = required(params, "SignatureMethod");
-  if (method !== "HMAC-SHA1") {
-    throw new DoppelError(
-      "SIGNATURE_MALFORMED",
-      `SignatureMethod ${JSON.stringify(method.slice(0, 40))} is not supported; RPC signatures must use HMAC-SHA1`,
-    );
-  }
-  const version = required(params, "SignatureVersion");
-  if (version !== "1.0") {
-    throw new DoppelError(
-      "SIGNATURE_MALFORMED",
-      `SignatureVersion ${JSON.stringify(version.slice(0, 40))} is not supported; only 1.0 is`,
-    );
-  }
-  const nonce = requireNonce("SignatureNonce", params.get("SignatureNonce"));
-  const rawTimestamp = required(params, "Timestamp");
-  const timestampMs = parseIsoSeconds("Timestamp", rawTimestamp);
-  assertWithinSkew("Timestamp", rawTimestamp, timestampMs, deps);
+  const nonce = required(params, "SignatureNonce");
+  const timestampMs = parseIsoSeconds("Timestamp", required(params, "Timestamp"));
 
   const record = await lookupAccessKey(deps, accessKeyId);
 
@@ -87,26 +66,115 @@ export async function verifyRpcV1HmacSha1(
 }
 
 /**
+ * Checks what the query string shows before a form body arrives: the common parameters it carries
+ * (shape, Timestamp within the skew, the access key exists) and that a body on its way is a form (no
+ * other body is covered). Parameters in the body, and the signature over all of them, are checked by
+ * `verifyRpcV1HmacSha1` once the body is read.
+ */
+export async function checkRpcV1Head(
+  req: SignedRequestHead,
+  bodyPending: boolean,
+  deps: VerifierDeps,
+): Promise<void> {
+  if (bodyPending) assertFormBody(req);
+  const params = new Map(
+    uniqueNames(parseUrlEncoded(req.rawQuery, "query string")).map((p) => [p.key, p.value]),
+  );
+  checkCommonParameters(params, deps, "present");
+  const accessKeyId = params.get("AccessKeyId");
+  if (accessKeyId) await lookupAccessKey(deps, accessKeyId);
+}
+
+/** Each common parameter's check, in the order they are applied. */
+const COMMON_CHECKS: ReadonlyArray<readonly [string, (value: string, deps: VerifierDeps) => void]> = [
+  ["Signature", (value) => void parseSignature(value)],
+  [
+    "AccessKeyId",
+    (value) =>
+      assertAccessKeyIdShape(
+        value,
+        "the AccessKeyId parameter",
+        (why) => new DoppelError("SIGNATURE_MALFORMED", `Malformed HMAC-SHA1 request: ${why}`),
+      ),
+  ],
+  [
+    "SignatureMethod",
+    (value) => {
+      if (value !== "HMAC-SHA1") {
+        throw new DoppelError(
+          "SIGNATURE_MALFORMED",
+          `SignatureMethod ${JSON.stringify(value.slice(0, 40))} is not supported; RPC signatures must use HMAC-SHA1`,
+        );
+      }
+    },
+  ],
+  [
+    "SignatureVersion",
+    (value) => {
+      if (value !== "1.0") {
+        throw new DoppelError(
+          "SIGNATURE_MALFORMED",
+          `SignatureVersion ${JSON.stringify(value.slice(0, 40))} is not supported; only 1.0 is`,
+        );
+      }
+    },
+  ],
+  ["SignatureNonce", (value) => void requireNonce("SignatureNonce", value)],
+  [
+    "Timestamp",
+    (value, deps) => assertWithinSkew("Timestamp", value, parseIsoSeconds("Timestamp", value), deps),
+  ],
+];
+
+/** Applies COMMON_CHECKS to every common parameter (`all`: each is required) or to those sent. */
+function checkCommonParameters(
+  params: ReadonlyMap<string, string>,
+  deps: VerifierDeps,
+  which: "all" | "present",
+): void {
+  for (const [name, check] of COMMON_CHECKS) {
+    const value = params.get(name);
+    if (value === undefined || value === "") {
+      if (which === "present") continue;
+      if (name === "SignatureNonce") requireNonce(name, value);
+      required(params, name);
+    }
+    check(value as string, deps);
+  }
+}
+
+/**
  * The signed parameters: the query string plus, for a form POST, the body fields (the SDK sends the
  * request body as `application/x-www-form-urlencoded` and signs query and body together).
  */
 function collectParameters(req: IncomingSignedRequest): DecodedPair[] {
   const pairs = parseUrlEncoded(req.rawQuery, "query string");
   if (req.body.length > 0) {
-    const contentType = (headerOf(req, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
-    if (contentType !== FORM_CONTENT_TYPE) {
-      // Any other body is not covered by this signature at all; accepting it would let anyone who sees
-      // a signed request swap the body within the replay window.
-      throw new DoppelError(
-        "SIGNATURE_MALFORMED",
-        `An HMAC-SHA1 signed request may only carry a ${FORM_CONTENT_TYPE} body, because no other body is covered by the signature; this one has content-type ${JSON.stringify(contentType ?? "")}`,
-      );
-    }
+    assertFormBody(req);
     pairs.push(...parseUrlEncoded(req.body.toString("utf8"), "form body"));
   }
-  // The SDK signs one map, so a name cannot legitimately appear twice. Refusing duplicates also keeps an
-  // attacker from adding an unsigned second copy (e.g. a query Action next to a body Action) that a
-  // handler might read instead of the signed one.
+  return uniqueNames(pairs);
+}
+
+/** Refuses a body that is not a form. */
+function assertFormBody(req: SignedRequestHead): void {
+  const contentType = (headerOf(req, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
+  if (contentType !== FORM_CONTENT_TYPE) {
+    // Any other body is not covered by this signature at all; accepting it would let anyone who sees
+    // a signed request swap the body within the replay window.
+    throw new DoppelError(
+      "SIGNATURE_MALFORMED",
+      `An HMAC-SHA1 signed request may only carry a ${FORM_CONTENT_TYPE} body, because no other body is covered by the signature; this one has content-type ${JSON.stringify(contentType ?? "")}`,
+    );
+  }
+}
+
+/**
+ * The SDK signs one map, so a name cannot legitimately appear twice. Refusing duplicates also keeps an
+ * attacker from adding an unsigned second copy (e.g. a query Action next to a body Action) that a
+ * handler might read instead of the signed one.
+ */
+function uniqueNames(pairs: DecodedPair[]): DecodedPair[] {
   const seen = new Set<string>();
   for (const { key } of pairs) {
     if (seen.has(key)) {

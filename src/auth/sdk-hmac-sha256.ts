@@ -13,7 +13,13 @@
 import { DoppelError } from "../domain/errors.js";
 import { parseRfc3339 } from "../domain/time.js";
 import { canonicalQueryFromRaw, encodeRfc3986 } from "./percent-encoding.js";
-import type { IncomingSignedRequest, Principal, VerifierDeps } from "./signed-request.js";
+import type {
+  AccessKeyRecord,
+  IncomingSignedRequest,
+  Principal,
+  SignedRequestHead,
+  VerifierDeps,
+} from "./signed-request.js";
 import {
   assertAccessKeyIdShape,
   assertWithinSkew,
@@ -37,7 +43,7 @@ const SDK_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const FORMAT_HINT =
   "expected `SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<a;b;c>, Signature=<64 hex digits>`";
 
-interface SdkAuthorization {
+export interface SdkAuthorization {
   readonly accessKeyId: string;
   /** The SignedHeaders field exactly as sent; it goes into the canonical request verbatim. */
   readonly signedHeadersField: string;
@@ -50,6 +56,22 @@ export async function verifySdkHmacSha256(
   req: IncomingSignedRequest,
   deps: VerifierDeps,
 ): Promise<Principal> {
+  return verifySdkSignature(await checkSdkHead(req, deps), req);
+}
+
+/** What the head of a request showed: a well-formed Authorization, a date in the window, a known key. */
+export interface SdkCheckedHead {
+  readonly auth: SdkAuthorization;
+  readonly rawDate: string;
+  readonly record: AccessKeyRecord;
+}
+
+/**
+ * Checks what arrives before the body: the Authorization header's shape, the headers that must be
+ * signed, X-Sdk-Date and its skew, and that the access key exists. The signature itself covers the
+ * payload hash, so `verifySdkSignature` checks it once the body is read.
+ */
+export async function checkSdkHead(req: SignedRequestHead, deps: VerifierDeps): Promise<SdkCheckedHead> {
   const auth = parseAuthorization(headerOf(req, "authorization"));
   requireSignedWhenPresent(req, auth.signedHeaders);
 
@@ -70,8 +92,12 @@ export async function verifySdkHmacSha256(
   // are bounded by the clock-skew window instead.
   assertWithinSkew("X-Sdk-Date", rawDate, dateMs, deps);
 
-  const record = await lookupAccessKey(deps, auth.accessKeyId);
+  return { auth, rawDate, record: await lookupAccessKey(deps, auth.accessKeyId) };
+}
 
+/** Verifies the signature of a request whose head `checkSdkHead` accepted, body included. */
+export function verifySdkSignature(head: SdkCheckedHead, req: IncomingSignedRequest): Principal {
+  const { auth, rawDate, record } = head;
   const uri = canonicalUri(req.path);
   const query = canonicalQueryFromRaw(req.rawQuery);
   const payloadHash = sdkPayloadHash(req);
@@ -176,7 +202,7 @@ export function localeHeaderOrder(names: readonly string[]): string[] {
  */
 const MUST_BE_SIGNED = ["x-client-token", "x-app-userid", "x-project-id"] as const;
 
-function requireSignedWhenPresent(req: IncomingSignedRequest, signedHeaders: readonly string[]): void {
+function requireSignedWhenPresent(req: SignedRequestHead, signedHeaders: readonly string[]): void {
   for (const name of MUST_BE_SIGNED) {
     if (headerOf(req, name) !== undefined && !signedHeaders.includes(name)) {
       throw malformed(`header ${name} is present but not listed in SignedHeaders; it must be signed`);

@@ -16,6 +16,9 @@ export interface IncomingSignedRequest {
   readonly body: Buffer;
 }
 
+/** What arrives before the body: the parts checked before a server reads (or refuses to read) it. */
+export type SignedRequestHead = Omit<IncomingSignedRequest, "body">;
+
 /** An access key as the verifiers need it: the decrypted secret and its project. */
 export interface AccessKeyRecord {
   readonly accessKeyId: string;

@@ -6,7 +6,6 @@
  */
 
 import { randomUUID } from "node:crypto";
-import http from "node:http";
 import { createRequire } from "node:module";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINES } from "../support/databases.js";
@@ -84,7 +83,14 @@ describe.each(ENGINES)("ICE takes its action only from signed input on %s", (eng
     params.Signature = OpenApiUtil.getRPCSignature(params, "POST", a.key.secret_access_key);
     const { Action, Version, PageSize, ...inQuery } = params;
     const form = queryString({ Action, Version, PageSize } as Record<string, string>);
-    const { status, body } = await postForm(`${s.baseUrl}/?${queryString(inQuery)}`, form);
+    const { status, body } = await sendRaw(
+      {
+        url: `${s.baseUrl}/?${queryString(inQuery)}`,
+        method: "POST",
+        headers: { host: hostOf(s), "content-type": "application/x-www-form-urlencoded" },
+      },
+      form,
+    );
     expect(status, JSON.stringify(body)).toBe(200);
     expect((body.Data as { AvatarTrainingJobList: unknown[] }).AvatarTrainingJobList).toHaveLength(2);
   });
@@ -99,27 +105,4 @@ describe.each(ENGINES)("ICE takes its action only from signed input on %s", (eng
       expect(String(body.Message)).toContain(name);
     }
   });
-
-  /** POSTs a form body with node:http (the host header must be the one signed). */
-  function postForm(url: string, form: string): Promise<{ status: number; body: Record<string, unknown> }> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        url,
-        {
-          method: "POST",
-          headers: { host: hostOf(s), "content-type": "application/x-www-form-urlencoded" },
-          agent: false,
-        },
-        (res) => {
-          let text = "";
-          res.on("data", (chunk: Buffer) => {
-            text += chunk.toString();
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-        },
-      );
-      req.on("error", reject);
-      req.end(form);
-    });
-  }
 });

@@ -38,7 +38,7 @@ describe.each(ENGINES)("nonces of one caller cannot fail another's request on %s
 
   /** Sends `suspect` together with valid requests: they must all succeed; `suspect` gets 200 or a 4xx. */
   async function sendAmongValid(suspect: SignedRaw, context: string) {
-    const [answer, ...others] = await Promise.all([suspect, ...bystanders()].map(sendRaw));
+    const [answer, ...others] = await Promise.all([suspect, ...bystanders()].map((raw) => sendRaw(raw)));
     for (const other of others) {
       expect(
         other.status,
@@ -76,13 +76,14 @@ describe.each(ENGINES)("nonces of one caller cannot fail another's request on %s
   });
 
   it("random nonces of any length and characters never get a 5xx nor fail a concurrent valid request", async () => {
-    // Header values can carry only latin-1 without control characters (Node refuses others); query
-    // parameters can carry anything, percent-encoded.
+    // Header values can carry only latin-1 without control characters (Node refuses others, DEL
+    // included); query parameters can carry anything, percent-encoded.
+    const headerChar = fc
+      .integer({ min: 0x20, max: 0xff })
+      .filter((c) => c !== 0x7f)
+      .map((c) => String.fromCharCode(c));
     const headerNonce = fc.oneof(
-      fc.string({
-        unit: fc.integer({ min: 0x20, max: 0xff }).map((c) => String.fromCharCode(c)),
-        maxLength: 300,
-      }),
+      fc.string({ unit: headerChar, maxLength: 300 }),
       fc.integer({ min: 250, max: 400 }).map((n) => "x".repeat(n)),
     );
     const queryNonce = fc.oneof(

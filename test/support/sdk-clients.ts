@@ -313,21 +313,25 @@ export function signAcs3(
     dateMs?: number;
     nonce?: string;
     method?: "POST" | "GET";
+    /** The body that will be sent (its hash is signed); none when absent. */
+    body?: string;
   } = {},
 ): SignedRaw {
   const method = options.method ?? "POST";
+  const bodySha256 =
+    options.body === undefined ? EMPTY_SHA256 : createHash("sha256").update(options.body).digest("hex");
   const headers: Record<string, string> = {
     host: hostOf(server),
     "x-acs-action": options.action ?? "ListAvatarTrainingJobs",
     "x-acs-version": options.version ?? ICE_VERSION,
     "x-acs-date": acsDate(options.dateMs ?? Date.now()),
     "x-acs-signature-nonce": options.nonce ?? randomUUID(),
-    "x-acs-content-sha256": EMPTY_SHA256,
+    "x-acs-content-sha256": bodySha256,
   };
   const authorization = OpenApiUtil.getAuthorization(
     { method, pathname: "/", query: { ...query }, headers } as never,
     "ACS3-HMAC-SHA256",
-    EMPTY_SHA256,
+    bodySha256,
     credentials.accessKeyId,
     credentials.secret,
   );
@@ -376,9 +380,12 @@ export function signRpcV1(
 
 /**
  * Sends a raw signed request with exactly these headers (through `node:http`: `fetch` would silently
- * replace a `host` header with the URL's) and returns status and parsed JSON body.
+ * replace a `host` header with the URL's), with `body` when given, and returns status and parsed JSON body.
  */
-export function sendRaw(raw: SignedRaw): Promise<{ status: number; body: Record<string, unknown> }> {
+export function sendRaw(
+  raw: SignedRaw,
+  body?: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   // Split by hand: `new URL` would re-encode parts of the path and query.
   const match = /^http:\/\/([^/:]+):(\d+)(\/.*)$/.exec(raw.url);
   if (!match) throw new Error(`not an http://host:port/ URL: ${raw.url}`);
@@ -408,6 +415,6 @@ export function sendRaw(raw: SignedRaw): Promise<{ status: number; body: Record<
       },
     );
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }

@@ -44,7 +44,8 @@ const Paging = Type.Object({
 export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = opts;
-  app.addHook("preValidation", async (request) => {
+  // A bearer token is all there is to check: it is checked before the body is read.
+  app.addHook("onRequest", async (request) => {
     request.operator = await authenticateAdmin(ctx, request.headers.authorization);
   });
 

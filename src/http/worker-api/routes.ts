@@ -33,7 +33,8 @@ export async function workerApiRoutes(parent: FastifyInstance, opts: { ctx: Serv
 async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = opts;
-  app.addHook("preValidation", async (request) => {
+  // A bearer token is all there is to check: it is checked before the body is read.
+  app.addHook("onRequest", async (request) => {
     await authenticateAdmin(ctx, request.headers.authorization);
   });
 

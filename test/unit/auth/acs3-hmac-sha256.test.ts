@@ -5,7 +5,11 @@
 
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { verifyAcs3HmacSha256 } from "../../../src/auth/acs3-hmac-sha256.js";
+import {
+  finishAcs3HmacSha256,
+  verifyAcs3HmacSha256,
+  verifyAcs3Signature,
+} from "../../../src/auth/acs3-hmac-sha256.js";
 import { encodeRfc3986, parseUrlEncoded } from "../../../src/auth/percent-encoding.js";
 import type { IncomingSignedRequest } from "../../../src/auth/signed-request.js";
 import {
@@ -69,6 +73,20 @@ describe("verifyAcs3HmacSha256 with requests from @alicloud/openapi-client", () 
     await expect(verifyAcs3HmacSha256(create, worldAt(create).deps)).resolves.toMatchObject({
       projectId: PROJECT_ID,
     });
+  });
+
+  it("verifies the signature before the body, then holds the body to the signed hash before claiming the nonce", async () => {
+    const world = worldAt(create);
+    const { body, ...head } = create;
+    const signed = await verifyAcs3Signature(head, world.deps);
+    expect(signed.principal.projectId).toBe(PROJECT_ID);
+    await expectRejected(
+      finishAcs3HmacSha256(signed, Buffer.from("AvatarName=x"), world.deps),
+      "SIGNATURE_MISMATCH",
+    );
+    expect(world.nonces.size).toBe(0);
+    await expect(finishAcs3HmacSha256(signed, body, world.deps)).resolves.toEqual(signed.principal);
+    expect(world.nonces.size).toBe(1);
   });
 
   it("accepts a GET", async () => {

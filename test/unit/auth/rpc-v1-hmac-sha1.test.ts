@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeRfc3986, parseUrlEncoded } from "../../../src/auth/percent-encoding.js";
-import { verifyRpcV1HmacSha1 } from "../../../src/auth/rpc-v1-hmac-sha1.js";
+import { checkRpcV1Head, verifyRpcV1HmacSha1 } from "../../../src/auth/rpc-v1-hmac-sha1.js";
 import type { IncomingSignedRequest } from "../../../src/auth/signed-request.js";
 import {
   ACCESS_KEY,
@@ -73,6 +73,28 @@ describe("verifyRpcV1HmacSha1 with requests from @alicloud/openapi-client (signa
     await expect(verifyRpcV1HmacSha1(create, worldAt(create).deps)).resolves.toMatchObject({
       projectId: PROJECT_ID,
     });
+  });
+
+  it("checks the query's common parameters before a form body arrives; the body's are left for later", async () => {
+    const { body: _body, ...head } = create;
+    await expect(checkRpcV1Head(head, true, worldAt(create).deps)).resolves.toBeUndefined();
+    // Only Action and Version in the query: nothing to refuse yet, whatever the body will hold.
+    await expect(
+      checkRpcV1Head(
+        { ...head, rawQuery: "Action=ListAvatarTrainingJobs&Version=2020-11-09" },
+        true,
+        worldAt(create).deps,
+      ),
+    ).resolves.toBeUndefined();
+    await expectRejected(checkRpcV1Head(head, true, worldAt(create, []).deps), "ACCESS_KEY_NOT_FOUND");
+    await expectRejected(
+      checkRpcV1Head(head, true, fakeWorld(create.receivedAtMs + 16 * 60_000).deps),
+      "TIMESTAMP_EXPIRED",
+    );
+    await expectRejected(
+      checkRpcV1Head(withHeader(create, "content-type", "application/json"), true, worldAt(create).deps),
+      "SIGNATURE_MALFORMED",
+    );
   });
 
   it("accepts a GET", async () => {

@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeRfc3986, parseUrlEncoded } from "../../../src/auth/percent-encoding.js";
-import { verifySdkHmacSha256 } from "../../../src/auth/sdk-hmac-sha256.js";
+import { checkSdkHead, verifySdkHmacSha256, verifySdkSignature } from "../../../src/auth/sdk-hmac-sha256.js";
 import type { IncomingSignedRequest } from "../../../src/auth/signed-request.js";
 import {
   ACCESS_KEY,
@@ -118,6 +118,16 @@ describe("verifySdkHmacSha256 with requests from the Huawei SDK", () => {
     await expect(verifySdkHmacSha256(command, worldAt(command).deps)).resolves.toMatchObject({
       projectId: PROJECT_ID,
     });
+  });
+
+  it("checks the head (shape, date, key) before the body, and the signature over the body after", async () => {
+    const { body, ...head } = command;
+    const checked = await checkSdkHead(head, worldAt(command).deps);
+    expect(verifySdkSignature(checked, command)).toMatchObject({ projectId: PROJECT_ID });
+    expect(() => verifySdkSignature(checked, { ...command, body: Buffer.from(`${body} `) })).toThrow(
+      /signature does not match/,
+    );
+    await expectRejected(checkSdkHead(head, worldAt(command, []).deps), "ACCESS_KEY_NOT_FOUND");
   });
 
   it("accepts the same request twice: this scheme has no nonce", async () => {

@@ -3,9 +3,8 @@ import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DoppelError, invalidParameter } from "../../../domain/errors.js";
-import { authenticate } from "../../../services/authenticate.service.js";
 import type { ServiceContext } from "../../../services/context.js";
-import { signedRequestOf } from "../../plugins/raw-body.js";
+import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
 import { ICE_ACTIONS } from "./actions.js";
 import { iceRequestId } from "./envelope.js";
@@ -18,8 +17,11 @@ const compiled = new Map<TObject, TypeCheck<TObject>>(
 /** Alibaba Cloud ICE's RPC API on `/`: the action comes from `Action` or (signed ACS3 only) `x-acs-action`. */
 export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const { ctx } = opts;
+  // Before the body is read: what the head alone can prove or refuse (see authentication.ts).
+  app.addHook("onRequest", startAuthentication(ctx, "alibaba"));
+
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const principal = await authenticate(ctx, "alibaba", signedRequestOf(request));
+    const principal = await finishAuthentication(request);
     const params = rpcParams(request);
     // HMAC-SHA1 signs only the parameters: its x-acs-* headers are unsigned, so anyone replaying a
     // captured request could add one to pick another action. ACS3's verifier refuses any x-acs-*

@@ -1,10 +1,10 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Principal } from "../../../auth/signed-request.js";
 import { DoppelError, invalidParameter } from "../../../domain/errors.js";
 import { TRAINING_COMMANDS, type TrainingCommand } from "../../../domain/job-commands.js";
 import { checkAppUserId } from "../../../domain/text.js";
-import { authenticate } from "../../../services/authenticate.service.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { runCommand } from "../../../services/job-commands.service.js";
 import {
@@ -19,7 +19,7 @@ import {
   uploadUrls,
 } from "../../../services/jobs.service.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
-import { signedRequestOf } from "../../plugins/raw-body.js";
+import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
 import { parseListQuery } from "./parse-query.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
@@ -53,25 +53,18 @@ export async function metaStudioRoutes(
   const app = parent.withTypeProvider<TypeBoxTypeProvider>();
   const { ctx } = opts;
 
+  // Before the body is read: a token, or a signed request without a body, is authenticated (and its
+  // project checked) from the head; a signature over a body is checked as far as the head allows.
+  const start = startAuthentication(ctx, "huawei");
+  app.addHook("onRequest", async (request) => {
+    await start(request);
+    const known = request.headAuthentication?.principal;
+    if (known) request.caller = callerFor(request, known);
+  });
   // Authenticate before validating, so an unauthenticated caller learns nothing about parameters.
   app.addHook("preValidation", async (request) => {
-    const principal = await authenticate(ctx, "huawei", signedRequestOf(request));
-    const urlProject = (request.params as { project_id?: string }).project_id;
-    if (urlProject !== undefined && urlProject !== principal.projectId) {
-      throw new DoppelError(
-        "PROJECT_MISMATCH",
-        "The project_id in the URL is not the project of these credentials",
-      );
-    }
-    const headerProject = request.headers["x-project-id"];
-    if (typeof headerProject === "string" && headerProject !== principal.projectId) {
-      throw new DoppelError("PROJECT_MISMATCH", "X-Project-Id is not the project of these credentials");
-    }
-    const appUser = request.headers["x-app-userid"];
-    request.caller = {
-      principal,
-      appUserId: typeof appUser === "string" ? checkAppUserId(appUser) : undefined,
-    };
+    const principal = await finishAuthentication(request);
+    request.caller ??= callerFor(request, principal);
   });
 
   app.get(
@@ -255,6 +248,23 @@ function presentUploadUrls(urls: UploadUrls, jobId: string) {
 /** Where this request reached Doppel, for absolute URLs that point back at it. */
 function originOf(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
+}
+
+/** The caller a principal makes of a request, once its URL and headers name the principal's project. */
+function callerFor(request: FastifyRequest, principal: Principal): Caller {
+  const urlProject = (request.params as { project_id?: string }).project_id;
+  if (urlProject !== undefined && urlProject !== principal.projectId) {
+    throw new DoppelError(
+      "PROJECT_MISMATCH",
+      "The project_id in the URL is not the project of these credentials",
+    );
+  }
+  const headerProject = request.headers["x-project-id"];
+  if (typeof headerProject === "string" && headerProject !== principal.projectId) {
+    throw new DoppelError("PROJECT_MISMATCH", "X-Project-Id is not the project of these credentials");
+  }
+  const appUser = request.headers["x-app-userid"];
+  return { principal, appUserId: typeof appUser === "string" ? checkAppUserId(appUser) : undefined };
 }
 
 function callerOf(request: FastifyRequest): Caller {
