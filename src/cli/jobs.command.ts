@@ -72,11 +72,22 @@ export function registerJobsCommands(program: Command): void {
       "--file <video>",
       "also upload this video (MP4, MOV or WebM) and confirm it, as `jobs upload` does",
     )
+    .option(
+      "--consent <file>",
+      "the person's consent, uploaded as the job's grant file: a video of them agreeing (checked against the training video), or a signed letter as PDF, JPEG or PNG (read by an operator)",
+    )
     .addOption(concurrencyOption())
     .option("--json", "print JSON")
     .action(async (opts: CreateOpts, command: Command) => {
       const tags = checkTags(opts.tag ?? []);
-      const file = opts.file === undefined ? undefined : await checkVideoFile(opts.file, opts.parts ?? 1);
+      const file =
+        opts.file === undefined
+          ? undefined
+          : await checkUploadFile("--file", opts.file, "training-video", opts.parts ?? 1);
+      const consent =
+        opts.consent === undefined
+          ? undefined
+          : await checkUploadFile("--consent", opts.consent, "grant-file");
       const parts = opts.parts ?? (file ? Math.min(MAX_PARTS, Math.ceil(file.size / AUTO_PART_BYTES)) : 1);
       const client = clientOf(command);
       const created = await client.createJob({
@@ -86,6 +97,19 @@ export function registerJobsCommands(program: Command): void {
         ...(tags.length > 0 && { tags }),
       });
       const saved = await saveUploadState(client, created);
+      if (consent) {
+        await putPart(
+          created.grant_file_upload_url,
+          consent.path,
+          { partNumber: 1, start: 0, end: consent.size },
+          { agent: new http.Agent(), signal: new AbortController().signal },
+        ).catch((error: unknown) => {
+          throw new Error(
+            `the consent file of job ${created.job_id} was not uploaded: ${(error as Error).message}`,
+          );
+        });
+        if (!opts.json) process.stdout.write(`consent uploaded: ${consent.path} (${consent.size} bytes)\n`);
+      }
       if (!file) {
         printResult(
           opts.json,
@@ -133,7 +157,12 @@ export function registerJobsCommands(program: Command): void {
           `job ${opts.job} was created with ${saved.training_video_upload_url.length} part(s); --parts ${opts.parts} does not match (leave it out)`,
         );
       }
-      const file = await checkVideoFile(opts.file, saved.training_video_upload_url.length);
+      const file = await checkUploadFile(
+        "--file",
+        opts.file,
+        "training-video",
+        saved.training_video_upload_url.length,
+      );
       const summary = await uploadTrainingVideo(clientOf(command), {
         jobId: opts.job,
         file: file.path,
@@ -207,6 +236,7 @@ interface CreateOpts extends ClientFlags {
   batch?: string;
   tag?: string[];
   file?: string;
+  consent?: string;
   concurrency: number;
   json?: boolean;
 }
@@ -292,21 +322,29 @@ function checkTags(tags: readonly string[]): string[] {
   return [...new Set(checked)];
 }
 
-/** A readable, non-empty regular file at least one byte per part, that looks like a video the server takes. */
-async function checkVideoFile(path: string, parts: number): Promise<{ path: string; size: number }> {
+/**
+ * A readable, non-empty regular file of at least one byte per part, whose first bytes say it is of a
+ * kind the server takes in `slot` — checked here so a wrong file fails before anything is sent.
+ */
+async function checkUploadFile(
+  flag: string,
+  path: string,
+  slot: "training-video" | "grant-file",
+  parts = 1,
+): Promise<{ path: string; size: number }> {
   let size: number;
   try {
     const info = await stat(path);
-    if (!info.isFile()) throw new Error(`--file ${path} is not a regular file`);
+    if (!info.isFile()) throw new Error(`${flag} ${path} is not a regular file`);
     size = info.size;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new Error(`--file ${path} does not exist`);
-    if (code === "EACCES") throw new Error(`--file ${path} cannot be read (permission denied)`);
+    if (code === "ENOENT") throw new Error(`${flag} ${path} does not exist`);
+    if (code === "EACCES") throw new Error(`${flag} ${path} cannot be read (permission denied)`);
     throw error;
   }
-  if (size === 0) throw new Error(`--file ${path} is empty`);
-  if (size < parts) throw new Error(`--file ${path} has ${size} bytes, fewer than its ${parts} parts`);
+  if (size === 0) throw new Error(`${flag} ${path} is empty`);
+  if (size < parts) throw new Error(`${flag} ${path} has ${size} bytes, fewer than its ${parts} parts`);
   const handle = await open(path, "r");
   let head: Buffer;
   try {
@@ -317,10 +355,11 @@ async function checkVideoFile(path: string, parts: number): Promise<{ path: stri
     await handle.close();
   }
   const mime = (await fileTypeFromBuffer(head))?.mime;
-  const accepted = ACCEPTED_TYPES["training-video"];
+  const accepted = ACCEPTED_TYPES[slot];
   if (mime === undefined || !accepted.includes(mime)) {
+    const what = slot === "training-video" ? "the training video" : "a consent file";
     throw new Error(
-      `--file ${path} is ${mime ?? "not a recognised video"}; the training video must be one of ${accepted.join(", ")}`,
+      `${flag} ${path} is ${mime ?? "of an unrecognised kind"}; ${what} must be one of ${accepted.join(", ")}`,
     );
   }
   return { path, size };

@@ -44,6 +44,11 @@ export interface Config {
 export interface PipelineConfig {
   /** `auto` approves a verified job at once; `manual` waits for an admin (the review API). */
   readonly review: "auto" | "manual";
+  /**
+   * `required`: a job is submitted only with a consent file (grant file); `optional`: without one too.
+   * A consent letter (not a video) always sends the job to an operator, whatever `review` says.
+   */
+  readonly consent: "required" | "optional";
   /** A built-in verification policy (`default`, `dev`) or a JSON file of one. */
   readonly verifyPolicy: string;
   /** A finished job waits in WAIT_USER_CONFIRM for the user's CONFIRM_ACCEPT / CONFIRM_REJECT. */
@@ -71,6 +76,7 @@ export interface ConfigFlags {
   serverKey?: string | undefined;
   logLevel?: string | undefined;
   review?: string | undefined;
+  consent?: string | undefined;
   verifyPolicy?: string | undefined;
   requireConfirm?: boolean | undefined;
   /** commander's `--no-workers` gives `workers: false`. */
@@ -147,6 +153,12 @@ export const SETTINGS = [
     "DOPPEL_REVIEW",
     "auto",
     "review of verified jobs: `auto` approves, `manual` waits for an admin",
+  ],
+  [
+    "--consent",
+    "DOPPEL_CONSENT",
+    "required",
+    "`required`: a job needs the person's consent (a video of them, or a signed letter) to be submitted; `optional`: it does not",
   ],
   [
     "--verify-policy",
@@ -234,6 +246,10 @@ function pipelineConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): PipelineCon
   if (!(REVIEW_MODES as readonly string[]).includes(review)) {
     throw new Error(`review must be auto or manual (got ${JSON.stringify(review)})`);
   }
+  const consent = flags.consent ?? env.DOPPEL_CONSENT ?? "required";
+  if (consent !== "required" && consent !== "optional") {
+    throw new Error(`consent must be required or optional (got ${JSON.stringify(consent)})`);
+  }
   const stagesRaw = nonEmpty(flags.stages ?? env.DOPPEL_WORKER_STAGES);
   const stages = stagesRaw === undefined ? [...STAGES] : stagesRaw.split(",").map((s) => s.trim());
   for (const stage of stages) {
@@ -243,6 +259,7 @@ function pipelineConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): PipelineCon
   }
   return {
     review: review as PipelineConfig["review"],
+    consent,
     verifyPolicy: nonEmpty(flags.verifyPolicy ?? env.DOPPEL_VERIFY_POLICY) ?? "default",
     requireConfirm: flags.requireConfirm ?? bool("DOPPEL_REQUIRE_CONFIRM", env.DOPPEL_REQUIRE_CONFIRM, false),
     workers: flags.workers === false ? false : bool("DOPPEL_WORKERS", env.DOPPEL_WORKERS, true),

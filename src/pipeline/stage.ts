@@ -37,6 +37,11 @@ export interface StageRun {
 export interface StageResult {
   readonly description: string;
   readonly assetId?: string;
+  /**
+   * The job stays where it is, waiting for a person (an operator's review), and the task is done:
+   * `description` says why. Used by the automatic review for what no machine can check.
+   */
+  readonly waitForOperator?: boolean;
 }
 
 /**

@@ -3,7 +3,9 @@ import type { OperationLog } from "../domain/operation-log.js";
 import { STAGE_DEFINITIONS, successPath } from "../domain/pipeline.js";
 import type { JobState } from "../domain/states.js";
 import { findVersionedJobById, type JobStatePatch } from "../store/job.repository.js";
+import { claimJobInStates } from "../store/job-file.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
+import { appendOperationLog } from "../store/operation-log.repository.js";
 import { finishTask, renewLease, retryTaskLater, type TaskRecord } from "../store/task.repository.js";
 import type { PipelineContext, StageResult } from "./stage.js";
 
@@ -77,6 +79,8 @@ export async function applySuccess(
   result: StageResult,
 ) {
   const definition = STAGE_DEFINITIONS[task.stage];
+  if (result.waitForOperator)
+    return applyWait(ctx, task, owner, systemLog(definition.logType, result.description));
   return apply(
     ctx,
     task,
@@ -192,6 +196,27 @@ async function apply(
     // Only a concurrent change of this very job gets here (the row was read in this transaction);
     // roll back so the task stays ours and running, and the next lease expiry retries it.
     if (!moved) throw new Error(`job ${task.jobId} changed while its ${task.stage} result was applied`);
+    return true;
+  });
+}
+
+/**
+ * Finishes a task whose job must now wait for a person, leaving the job in the stage's running state
+ * with a history entry saying why. Applied once, like `apply`.
+ */
+async function applyWait(
+  ctx: PipelineContext,
+  task: TaskRecord,
+  owner: string,
+  log: Omit<OperationLog, "operateTime">,
+): Promise<boolean> {
+  const definition = STAGE_DEFINITIONS[task.stage];
+  const now = ctx.now();
+  return ctx.database.db.transaction().execute(async (trx) => {
+    if (!(await finishTask(trx, { taskId: task.id, owner, now }))) return false;
+    // Bumping the version (in the state the stage runs in) locks the row for the history entry.
+    if (!(await claimJobInStates(trx, task.jobId, [definition.runningIn], now))) return false;
+    await appendOperationLog(trx, task.jobId, { ...log, operateTime: now });
     return true;
   });
 }

@@ -6,12 +6,7 @@ import { UPLOAD_STATES } from "../domain/job-commands.js";
 import type { FileSlot } from "../domain/job-files.js";
 import type { JobState } from "../domain/states.js";
 import { findJobById } from "../store/job.repository.js";
-import {
-  claimJobForFileChange,
-  type JobFile,
-  listJobFiles,
-  upsertJobFile,
-} from "../store/job-file.repository.js";
+import { claimJobInStates, type JobFile, listJobFiles, upsertJobFile } from "../store/job-file.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
 import type { ServiceContext } from "./context.js";
 
@@ -48,9 +43,9 @@ function slotVersionsPrefix(jobId: string, slot: FileSlot): string {
   return `jobs/${jobId}/${slot}/files/`;
 }
 
-/** Where a job keeps its copies of media files (ICE `Video`), one key per copy, under the media's id. */
-export function mediaCopyPrefix(jobId: string): string {
-  return `jobs/${jobId}/training-video/media/`;
+/** Where a job keeps its copies of media files (ICE `Video`, `ConsentMedia`), one key per copy, under the media's id. */
+export function mediaCopyPrefix(jobId: string, slot: FileSlot): string {
+  return `jobs/${jobId}/${slot}/media/`;
 }
 
 /** Where a single file uploaded straight to the blob store waits until Doppel adopts it (direct-uploads.ts). */
@@ -115,7 +110,7 @@ export async function recordJobFile(
       // Bumping the job's version locks its row (PostgreSQL) for this transaction, so history entries
       // cannot race for the same sequence number, and a state change read before this file landed fails
       // its version check instead of acting on stale files.
-      if (!(await claimJobForFileChange(trx, jobId, allowed, now))) return { kind: "refused" } as const;
+      if (!(await claimJobInStates(trx, jobId, allowed, now))) return { kind: "refused" } as const;
       const current = (await listJobFiles(trx, jobId)).find((f) => f.slot === slot);
       if (current && options.unchangedIf?.(current)) return { kind: "unchanged" } as const;
       await upsertJobFile(trx, jobId, {
@@ -167,5 +162,5 @@ export async function recordJobFile(
  */
 function isUploadVersion(jobId: string, key: string): boolean {
   const slot = key.slice(jobPrefix(jobId).length).split("/")[0] as FileSlot;
-  return key.startsWith(slotVersionsPrefix(jobId, slot)) || key.startsWith(mediaCopyPrefix(jobId));
+  return key.startsWith(slotVersionsPrefix(jobId, slot)) || key.startsWith(mediaCopyPrefix(jobId, slot));
 }

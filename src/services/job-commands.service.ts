@@ -100,6 +100,13 @@ export async function submitForVerification(
       `Job ${job.id} has no complete training video yet: upload every part, then run CONFIRM_MULTIPART_UPLOADED before SUBMITVERIFYING`,
     );
   }
+  if (ctx.config.pipeline.consent === "required" && !files.some((f) => f.slot === "grant-file")) {
+    throw new DoppelError(
+      "INVALID_FILE",
+      `Job ${job.id} has no consent: a likeness is trained only with the consent of the person filmed. Upload a video of them saying they agree (or a signed letter as PDF, JPEG or PNG) as the job's grant file — MetaStudio: grant_file_upload_url; ICE: ConsentMedia — and submit again`,
+      "grant_file",
+    );
+  }
   await changeState(ctx, job.projectId, job.id, "SUBMITVERIFYING", UPLOAD_STATES, () => ({
     to: "AUTO_VERIFYING",
   }));

@@ -4,6 +4,7 @@ import type { StoredBlob } from "../blobs/blob-store.js";
 import { sniff } from "../blobs/sniff.js";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, newJobId } from "../domain/job.js";
+import { ACCEPTED_TYPES } from "../domain/job-files.js";
 import type { JobState } from "../domain/states.js";
 import { checkText } from "../domain/text.js";
 import { type JobFile, listJobFiles } from "../store/job-file.repository.js";
@@ -28,13 +29,17 @@ import type { Caller } from "./list-jobs.service.js";
  * names the same bytes. A job that names a video gets its own copy of the bytes under its prefix: the
  * job's delete sweeps its copy and never the media, and the media outlives any job that used it.
  */
-export const MEDIA_TYPES = ["video", "image"] as const;
+export const MEDIA_TYPES = ["video", "image", "other"] as const;
 export type MediaType = (typeof MEDIA_TYPES)[number];
 
-/** Sniffed types each media type accepts: ICE's training-video formats, and still images for portraits. */
+/**
+ * Sniffed types each media type accepts: ICE's training-video formats, still images for portraits (or a
+ * photographed consent letter), and PDF documents (a consent letter) as ICE's `other`.
+ */
 export const MEDIA_ACCEPTED_TYPES: Readonly<Record<MediaType, readonly string[]>> = {
   video: ["video/mp4", "video/quicktime", "video/webm"],
   image: ["image/jpeg", "image/png", "image/webp"],
+  other: ["application/pdf"],
 };
 
 /** The path Doppel serves a media upload at; signed URLs add `expires` and `signature`. */
@@ -143,6 +148,9 @@ function alreadyUploaded(media: MediaRecord): DoppelError {
   );
 }
 
+/** A media whose file is uploaded and checked: it names these bytes for good. */
+export type ReadyMedia = MediaRecord & { blobKey: string; sha256: string; mime: string };
+
 /**
  * A READY media of the caller's project of type `type`, named by `parameter` (`Video`, `Portrait`);
  * INVALID_PARAMETER naming that parameter otherwise.
@@ -151,9 +159,10 @@ export async function requireReadyMedia(
   ctx: ServiceContext,
   caller: Caller,
   mediaId: string,
-  type: MediaType,
+  type: MediaType | readonly MediaType[],
   parameter: string,
-): Promise<MediaRecord & { blobKey: string; sha256: string; mime: string }> {
+): Promise<ReadyMedia> {
+  const types: readonly MediaType[] = typeof type === "string" ? [type] : type;
   let media = isHexId(mediaId) ? await findMedia(ctx.database.db, mediaId) : undefined;
   if (media?.state === "UPLOADING" && media.projectId === caller.principal.projectId) {
     await adoptDirectMediaUpload(ctx, media, parameter);
@@ -165,10 +174,10 @@ export async function requireReadyMedia(
       `no media ${JSON.stringify(mediaId.slice(0, 64))} in this project; upload the file with CreateUploadMedia and pass its MediaId`,
     );
   }
-  if (media.mediaType !== type) {
+  if (!(types as readonly string[]).includes(media.mediaType)) {
     throw invalidParameter(
       parameter,
-      `media ${media.id} is an ${media.mediaType}; ${parameter} takes ${type} media`,
+      `media ${media.id} is of type ${media.mediaType}; ${parameter} takes ${types.join(" or ")} media`,
     );
   }
   if (media.state !== "READY" || media.blobKey === null || media.sha256 === null || media.mime === null) {
@@ -205,22 +214,23 @@ async function adoptDirectMediaUpload(ctx: ServiceContext, media: MediaRecord, p
 }
 
 /**
- * Makes a READY video media the job's complete training video (what CONFIRM_MULTIPART_UPLOADED makes
- * of uploaded parts), if the job is in one of `allowedStates`. The bytes are copied under the job's
- * prefix (streamed, never whole in memory) to a key of their own and checked against the media's
- * sha256, then recorded like any job file (recordJobFile); so a concurrent submit either sees the old
- * video or the new one, never a half-written file. Attaching the video a job already has does nothing.
+ * Makes a READY media a job file (`training-video`: what CONFIRM_MULTIPART_UPLOADED makes of uploaded
+ * parts; `grant-file`: the consent), if the job is in one of `allowedStates`. The bytes are copied under
+ * the job's prefix (streamed, never whole in memory) to a key of their own and checked against the
+ * media's sha256, then recorded like any job file (recordJobFile); so a concurrent submit either sees the
+ * old file or the new one, never a half-written one. Attaching the media a job already has does nothing.
  */
-export async function attachTrainingVideo(
+export async function attachMedia(
   ctx: ServiceContext,
   jobId: string,
-  media: MediaRecord & { blobKey: string; sha256: string; mime: string },
+  slot: "training-video" | "grant-file",
+  media: ReadyMedia,
   allowedStates: readonly JobState[],
 ): Promise<void> {
-  const prefix = `${mediaCopyPrefix(jobId)}${media.id}/`;
+  const prefix = `${mediaCopyPrefix(jobId, slot)}${media.id}/`;
   const isThisMedia = (file: JobFile | undefined) =>
     file?.blobKey.startsWith(prefix) === true && file.sha256 === media.sha256;
-  const current = (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === "training-video");
+  const current = (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === slot);
   if (isThisMedia(current)) return;
 
   const copy = await ctx.blobs.put(
@@ -235,15 +245,34 @@ export async function attachTrainingVideo(
   await recordJobFile(
     ctx,
     jobId,
-    "training-video",
+    slot,
     copy,
     media.mime,
     {
       logType: "UPLOAD_FILE",
-      description: `training-video taken from media ${media.id}: ${copy.size} bytes, sha256 ${copy.sha256}`,
+      description: `${slot} taken from media ${media.id}: ${copy.size} bytes, sha256 ${copy.sha256}`,
     },
     { allowedStates, unchangedIf: isThisMedia },
   );
+}
+
+/**
+ * The consent media named by ICE's `ConsentMedia` (Doppel's addition): a video of the person saying they
+ * agree, or a letter as an image or PDF (`other`) — of a kind the grant file takes.
+ */
+export async function requireConsentMedia(
+  ctx: ServiceContext,
+  caller: Caller,
+  mediaId: string,
+): Promise<ReadyMedia> {
+  const media = await requireReadyMedia(ctx, caller, mediaId, ["video", "image", "other"], "ConsentMedia");
+  if (!ACCEPTED_TYPES["grant-file"].includes(media.mime)) {
+    throw invalidParameter(
+      "ConsentMedia",
+      `media ${media.id} is ${media.mime}; a consent is a video, or a letter as ${ACCEPTED_TYPES["grant-file"].filter((t) => !t.startsWith("video/")).join(", ")}`,
+    );
+  }
+  return media;
 }
 
 /**
@@ -252,7 +281,7 @@ export async function attachTrainingVideo(
  */
 export async function trainingVideoMediaId(ctx: ServiceContext, jobId: string): Promise<string | undefined> {
   const file = (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === "training-video");
-  const prefix = mediaCopyPrefix(jobId);
+  const prefix = mediaCopyPrefix(jobId, "training-video");
   if (!file?.blobKey.startsWith(prefix)) return undefined;
   return file.blobKey.slice(prefix.length).split("/")[0];
 }

@@ -52,13 +52,14 @@ export async function listJobFiles(db: Executor, jobId: string): Promise<JobFile
 }
 
 /**
- * Claims a job for a change of its files: bumps its version (and update time) if it is in one of
- * `states`, and answers whether it was. Run it first in the transaction that records the file: on
- * PostgreSQL the update locks the job row, so the file change and its operation log serialize with any
- * concurrent state change (whose optimistic version check then fails instead of submitting a job whose
- * video was swapped underneath it), and two concurrent log appends cannot pick the same `seq`.
+ * Claims a job for a change that is not a state change (a file, a history entry): bumps its version
+ * (and update time) if it is in one of `states`, and answers whether it was. Run it first in the
+ * transaction that makes the change: on PostgreSQL the update locks the job row, so the change and its
+ * operation log serialize with any concurrent state change (whose optimistic version check then fails
+ * instead of submitting a job whose video was swapped underneath it), and two concurrent log appends
+ * cannot pick the same `seq`.
  */
-export async function claimJobForFileChange(
+export async function claimJobInStates(
   db: Executor,
   jobId: string,
   states: readonly string[],

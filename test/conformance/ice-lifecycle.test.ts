@@ -106,7 +106,11 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
     return { status: res.status, etag: res.headers.get("etag") };
   }
 
-  async function upload(client: IceClient, mediaType: "video" | "image", bytes: Buffer): Promise<string> {
+  async function upload(
+    client: IceClient,
+    mediaType: "video" | "image" | "other",
+    bytes: Buffer,
+  ): Promise<string> {
     const res = await call(client, "CreateUploadMedia", { MediaType: mediaType, FileName: `f.${mediaType}` });
     const put = await uploadFile(res.body.Data.UploadURL, bytes);
     expect(put).toEqual({ status: 200, etag: `"${md5(bytes)}"` });
@@ -187,9 +191,20 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
       expect(copies).toHaveLength(1);
       expect(copies[0]?.etag).toBe(md5(bytes));
 
+      // No likeness without consent: the submit is refused, saying how to give it.
+      const unconsented = await iceError(call(client, "SubmitAvatarTrainingJob", { JobId: jobId }));
+      expect([unconsented.code, unconsented.statusCode]).toEqual(["InvalidParameter.File", 400]);
+      expect(envelopeKeys(unconsented)).toEqual(ERROR_KEYS);
+      expect(String(unconsented.data?.Message)).toMatch(/no consent.*ConsentMedia/);
+      // A signed letter as a PDF (MediaType other) is the job's consent.
+      const letter = Buffer.from("%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n");
+      const consentId = await upload(client, "other", letter);
+      await call(client, "UpdateAvatarTrainingJob", { JobId: jobId, ConsentMedia: consentId });
       const submitted = await call(client, "SubmitAvatarTrainingJob", { JobId: jobId });
       expect(submitted.body.Data).toEqual({ JobId: jobId });
       expect((await getJob(client, jobId)).Status).toBe("Queuing");
+      const consent = (await metaStudio(a, `/${jobId}`)).body.grant_file_download_url;
+      expect(sha256(Buffer.from(await (await fetch(consent)).arrayBuffer()))).toBe(sha256(letter));
 
       const listed = await metaStudio(a, "", `job_id=${jobId}`);
       expect(listed.status).toBe(200);
@@ -199,6 +214,8 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
       expect(shown.body.operation_logs.map((l: { log_type: string }) => l.log_type)).toEqual([
         "CREATE_JOB",
         "UPLOAD_FILE",
+        "UPLOAD_FILE",
+        "UPDATE_JOB",
         "SUBMITVERIFYING",
       ]);
 
@@ -284,6 +301,10 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
         Video: newVideo,
       });
 
+      await call(client, "UpdateAvatarTrainingJob", {
+        JobId: jobId,
+        ConsentMedia: await upload(client, "video", video()),
+      });
       await call(client, "SubmitAvatarTrainingJob", { JobId: jobId });
       const late = await iceError(call(client, "UpdateAvatarTrainingJob", { JobId: jobId, Video: newVideo }));
       expect([late.code, late.statusCode]).toEqual(["OperationDenied.JobStatus", 409]);
@@ -301,7 +322,11 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
       const gone = await iceError(call(client, "GetAvatarTrainingJob", { JobId: jobId }));
       expect([gone.code, gone.statusCode]).toEqual(["InvalidParameter.JobNotFound", 404]);
       // The media can train another job.
-      const next = await createJob(client, { AvatarName: "Again", Video: videoId });
+      const next = await createJob(client, {
+        AvatarName: "Again",
+        Video: videoId,
+        ConsentMedia: await upload(client, "image", PNG),
+      });
       expect((await call(client, "SubmitAvatarTrainingJob", { JobId: next })).status).toBe(200);
     });
 
@@ -434,7 +459,7 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
       const pending = (await call(client, "CreateUploadMedia", { MediaType: "video" })).body.Data.MediaId;
       const foreign = await upload(iceClient(s, credentialsOf(b.key), signing), "video", video());
       for (const [videoId, why] of [
-        [image, /is an image; Video takes video/],
+        [image, /is of type image; Video takes video media/],
         [pending, /has no file yet/],
         [foreign, /no media/],
       ] as const) {
@@ -451,6 +476,25 @@ describe.each(ENGINES)("ICE avatar-training lifecycle through @alicloud/openapi-
         "InvalidParameter",
         expect.stringMatching(/Portrait/),
       ]);
+      // A consent must be a video, an image the grant file takes (JPEG, PNG) or a PDF.
+      const webp = await upload(client, "image", Buffer.from("RIFF\x24\x00\x00\x00WEBPVP8 ", "latin1"));
+      for (const [consentId, why] of [
+        ["nope", /ConsentMedia: no media/],
+        [
+          webp,
+          /ConsentMedia: media \w+ is image\/webp; a consent is a video, or a letter as application\/pdf, image\/jpeg, image\/png/,
+        ],
+        [pending, /ConsentMedia: media \w+ has no file yet/],
+      ] as const) {
+        const error = await iceError(
+          call(client, "CreateAvatarTrainingJob", { AvatarName: "A", ConsentMedia: consentId }),
+        );
+        expect([error.code, error.statusCode, String(error.data?.Message)]).toEqual([
+          "InvalidParameter",
+          400,
+          expect.stringMatching(why),
+        ]);
+      }
     });
   });
 

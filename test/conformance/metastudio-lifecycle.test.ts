@@ -32,7 +32,11 @@ describe.each(ENGINES)(
     afterAll(async () => s?.close());
 
     it("creates, uploads parts, confirms, submits, shows its logs and deletes a job", async () => {
-      const created = await huaweiCall<{ job_id: string; training_video_upload_url: string[] }>(
+      const created = await huaweiCall<{
+        job_id: string;
+        training_video_upload_url: string[];
+        grant_file_upload_url: string;
+      }>(
         client,
         "POST",
         METASTUDIO_JOBS,
@@ -63,10 +67,22 @@ describe.each(ENGINES)(
       expect(listed.body.multipart_data.map((p) => p.etag)).toEqual(
         parts.map((p) => createHash("md5").update(p).digest("hex")),
       );
-      for (const command of ["CONFIRM_MULTIPART_UPLOADED", "SUBMITVERIFYING"]) {
-        const res = await huaweiCall(client, "POST", COMMAND, ids, { command });
-        expect(res.body).toEqual({ commond_result: "EXCUTE_SUCCESS" });
-      }
+      const confirmed = await huaweiCall(client, "POST", COMMAND, ids, {
+        command: "CONFIRM_MULTIPART_UPLOADED",
+      });
+      expect(confirmed.body).toEqual({ commond_result: "EXCUTE_SUCCESS" });
+      // No likeness without consent: the SDK raises the refusal, which says what to upload.
+      const unconsented = await huaweiError(
+        huaweiCall(client, "POST", COMMAND, ids, { command: "SUBMITVERIFYING" }),
+      );
+      expect([unconsented.httpStatusCode, unconsented.errorCode]).toEqual([400, "MSS.10001004"]);
+      expect(unconsented.errorMsg).toMatch(/no consent.*grant_file_upload_url/);
+      const consent = Buffer.concat([MP4_HEAD, randomBytes(2000)]);
+      expect((await fetch(created.body.grant_file_upload_url, { method: "PUT", body: consent })).status).toBe(
+        200,
+      );
+      const submitted = await huaweiCall(client, "POST", COMMAND, ids, { command: "SUBMITVERIFYING" });
+      expect(submitted.body).toEqual({ commond_result: "EXCUTE_SUCCESS" });
 
       const shown = await huaweiCall<{
         state: string;
@@ -76,6 +92,7 @@ describe.each(ENGINES)(
       expect(shown.body.operation_logs.map((l) => [l.log_type, l.operate_user])).toEqual([
         ["CREATE_JOB", "USER"],
         ["CONFIRM_MULTIPART_UPLOADED", "USER"],
+        ["UPLOAD_FILE", "USER"],
         ["SUBMITVERIFYING", "USER"],
       ]);
       const inList = await huaweiListJobs(client, projectId, { job_id: jobId });

@@ -11,6 +11,8 @@ import { doppel, doppelFails, serve, stopChild } from "../support/cli.js";
 
 /** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
 const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
+/** A minimal PDF: what a signed consent letter sniffs as. */
+const PDF = Buffer.from("%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n");
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 interface ShowJson {
@@ -90,8 +92,13 @@ describe("doppel jobs against a running server", () => {
 
   it("creates, uploads in 3 parts, submits, shows, lists, and refuses to delete a submitted job", async () => {
     const file = video("flow.mp4");
+    const letter = join(dir, "consent.pdf");
+    writeFileSync(letter, PDF);
     const created = JSON.parse(
-      await jobs(["create", "--name", "CLI flow", "--parts", "3", "--tag", "cli", "--tag", "e2e", "--json"]),
+      await jobs([
+        ...["create", "--name", "CLI flow", "--parts", "3", "--tag", "cli", "--tag", "e2e"],
+        ...["--consent", letter, "--json"],
+      ]),
     ) as { job_id: string; training_video_upload_url: string[]; upload_state_file: string };
     expect(created.job_id).toMatch(/^[0-9a-f]{32}$/);
     expect(created.training_video_upload_url).toHaveLength(3);
@@ -110,6 +117,7 @@ describe("doppel jobs against a running server", () => {
     expect(shown.state).toBe("AUTO_VERIFYING");
     expect(shown.operation_logs.map((l) => l.log_type)).toEqual([
       "CREATE_JOB",
+      "UPLOAD_FILE",
       "CONFIRM_MULTIPART_UPLOADED",
       "SUBMITVERIFYING",
     ]);
@@ -124,6 +132,14 @@ describe("doppel jobs against a running server", () => {
       jobs: Array<{ job_id: string }>;
     };
     expect(page.jobs.map((j) => j.job_id)).toContain(created.job_id);
+
+    // Without --consent the job has no grant file, and the server refuses to submit it, saying why.
+    const unconsented = JSON.parse(
+      await jobs(["create", "--name", "No consent", "--file", video("bare.mp4").path, "--json"]),
+    ) as { job_id: string };
+    const noConsent = await doppelFails(["jobs", "submit", "--job", unconsented.job_id], env);
+    expect(noConsent.code).toBe(1);
+    expect(noConsent.stderr).toMatch(/has no consent.*grant_file_upload_url.*\(MSS\.10001004\)/);
 
     const refused = await doppelFails(["jobs", "delete", "--job", created.job_id], env);
     expect(refused.code).toBe(1);
@@ -200,7 +216,16 @@ describe("doppel jobs against a running server", () => {
       [["list", "--state", "DONE"], {}, "unknown state DONE; states are WAIT_FILE_UPLOAD"],
       [["create", "--name", "x", "--parts", "0"], {}, "--parts must be a whole number from 1 to 1000"],
       [["create", "--name", "x", "--file", join(dir, "missing.mp4")], {}, "does not exist"],
-      [["create", "--name", "x", "--file", join(dir, "data", "server.key")], {}, "is not a recognised video"],
+      [
+        ["create", "--name", "x", "--file", join(dir, "data", "server.key")],
+        {},
+        "is of an unrecognised kind; the training video must be one of video/mp4",
+      ],
+      [
+        ["create", "--name", "x", "--consent", join(dir, "data", "server.key")],
+        {},
+        "is of an unrecognised kind; a consent file must be one of video/mp4, video/quicktime, video/webm, application/pdf",
+      ],
       [["upload", "--job", none, "--file", video("v.mp4", 1000).path], {}, "no upload URLs saved for job"],
     ];
     // Independent, so run side by side: each is a process start through tsx.
@@ -245,8 +270,10 @@ describe("doppel jobs show --wait", () => {
     // Starts like an MP4, then noise: it passes the upload check and fails verification.
     const file = join(dir, "noise.mp4");
     writeFileSync(file, Buffer.concat([MP4_HEAD, randomBytes(50_000)]));
+    const letter = join(dir, "consent.pdf");
+    writeFileSync(letter, PDF);
     const created = JSON.parse(
-      await doppel(["jobs", "create", "--name", "Wait", "--file", file, "--json"], env),
+      await doppel(["jobs", "create", "--name", "Wait", "--file", file, "--consent", letter, "--json"], env),
     ) as {
       job_id: string;
     };

@@ -544,6 +544,8 @@ describe("crash safety", () => {
       DOPPEL_DATABASE_URL: "",
       DOPPEL_BLOB_STORE: "local",
       DOPPEL_VERIFY_POLICY: "dev",
+      // Crash safety is about the queue: the clips go without consent files (consent has its own tests).
+      DOPPEL_CONSENT: "optional",
       DOPPEL_REVIEW: "auto",
       DOPPEL_REQUIRE_CONFIRM: "false",
       DOPPEL_WORKERS: "true",
@@ -638,6 +640,8 @@ describe("crash safety", () => {
       DATABASE_URL: databaseUrl,
       DOPPEL_BLOB_STORE: "local",
       DOPPEL_VERIFY_POLICY: "dev",
+      // Crash safety is about the queue: the clips go without consent files (consent has its own tests).
+      DOPPEL_CONSENT: "optional",
       DOPPEL_REVIEW: "auto",
       DOPPEL_REQUIRE_CONFIRM: "false",
       DOPPEL_WORKER_STAGES: "",

@@ -43,7 +43,9 @@ describe.each(STORE_SETUPS)(
 
     beforeAll(async () => {
       s3 = store === "s3" ? await startS3Server() : undefined;
+      // These tests are about uploads; the consent a submission needs is tested in consent.test.ts.
       s = await startTestServer(engine, [40], {
+        DOPPEL_CONSENT: "optional",
         DOPPEL_MAX_UPLOAD_MB: "1",
         ...s3?.doppelEnv(),
       });

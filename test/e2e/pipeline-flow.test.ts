@@ -39,7 +39,12 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
 
   beforeAll(async () => {
     clips = await ensureClips();
-    s = await startTestServer(engine, [0], { DOPPEL_VERIFY_POLICY: "dev", DOPPEL_WORKER_CONCURRENCY: "2" });
+    // The bad clips go without consent to fail for their own reasons (consent.test.ts tests consent).
+    s = await startTestServer(engine, [0], {
+      DOPPEL_VERIFY_POLICY: "dev",
+      DOPPEL_WORKER_CONCURRENCY: "2",
+      DOPPEL_CONSENT: "optional",
+    });
     // The workers run on real time (backoff, leases); the API's clock is frozen at start-up.
     pipeline = await startPipeline({ ...s.t.runtime, now: Date.now }, QUIET);
     const key = credentialsOf((s.projects[0] as TestServer["projects"][number]).key);
@@ -100,7 +105,7 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
       ...PIPELINE_SUCCESS_LOG_TYPES,
     ]);
     const verify = job.operation_logs.find((l: Body) => l.log_type === "AUTO_VERIFY");
-    expect(verify.log_description).toMatch(/Checks passed \(policy dev\).*consent matches/);
+    expect(verify.log_description).toMatch(/Checks passed \(policy dev\).*consent video matches/);
     const cover = await fetch(job.cover_download_url);
     expect(cover.status).toBe(200);
     expect(Buffer.from(await cover.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
@@ -125,6 +130,8 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     const report = await readJsonBlob(`jobs/${jobId}/verify/report.json`);
     expect(report.files["training-video"].sha256).toBe(uploaded);
     expect(report.files["grant-file"].sha256).toBe(sha256(await readFile(clips.personAConsent)));
+    expect(report.consent).toEqual({ path: "video", distance: expect.any(Number) });
+    expect(report.consent.distance).toBeLessThan(0.55);
     const manifest = await readJsonBlob(`jobs/${jobId}/preprocess/manifest.json`);
     expect(manifest.source.sha256).toBe(uploaded);
     for (const blob of preprocessed.filter((b) => !b.key.endsWith("manifest.json"))) {

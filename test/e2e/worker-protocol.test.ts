@@ -329,6 +329,7 @@ describe("a remote trainer over HTTP on real clips", () => {
       }).then((r) => r.json() as Promise<Body>);
     const created = await api("POST", "", { name: "Remote", video_multipart_count: 1 });
     await fetch(created.training_video_upload_url[0], { method: "PUT", body: await readFile(clips.personA) });
+    await fetch(created.grant_file_upload_url, { method: "PUT", body: await readFile(clips.personAConsent) });
     await api("POST", `/${created.job_id}/command`, { command: "CONFIRM_MULTIPART_UPLOADED" });
     await api("POST", `/${created.job_id}/command`, { command: "SUBMITVERIFYING" });
 

@@ -18,9 +18,20 @@ export interface VerifyReport {
   readonly files: Readonly<Record<string, { sha256: string; size: number; contentType: string }>>;
   readonly probe: unknown;
   readonly faces: { readonly samples: number; readonly singleFace: number };
-  readonly consent: { readonly distance: number } | null;
+  /**
+   * Which consent path the job took: a consent `video` matched to the trained person (with the
+   * distance of their faces), a `letter` (PDF or image) left to an operator, or `none` (only with
+   * `--consent optional`).
+   */
+  readonly consent: {
+    readonly path: ConsentPath;
+    readonly contentType?: string;
+    readonly distance?: number;
+  };
   readonly problems: readonly string[];
 }
+
+export type ConsentPath = "video" | "letter" | "none";
 
 /** What the face checks saw on one sampled frame. */
 export interface FaceSample {
@@ -139,7 +150,11 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
       ),
       probe,
       faces: { samples: samples.length, singleFace: found.singleFaceSamples },
-      consent: consent.distance === undefined ? null : { distance: consent.distance },
+      consent: {
+        path: consent.path,
+        ...(consent.contentType !== undefined && { contentType: consent.contentType }),
+        ...(consent.distance !== undefined && { distance: consent.distance }),
+      },
       problems,
     };
     await putJson(ctx.blobs, verifyReportKey(run.job.id), report);
@@ -157,7 +172,9 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
         v && `${v.width}×${v.height} ${v.codec} ${Math.round(v.fps * 100) / 100} fps`,
         `${Math.round(probe.durationSeconds * 10) / 10} s`,
         `one face in ${found.singleFaceSamples}/${samples.length} samples`,
-        consent.distance !== undefined && `consent matches (distance ${consent.distance.toFixed(2)})`,
+        consent.distance !== undefined && `consent video matches (distance ${consent.distance.toFixed(2)})`,
+        consent.path === "letter" && "consent letter left to an operator",
+        consent.path === "none" && "no consent file (consent optional)",
       ]
         .filter(Boolean)
         .join(", "),
@@ -165,7 +182,10 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
   };
 }
 
-/** A consent video (a grant file that is a video) must show the same person as the training video. */
+/**
+ * The consent: a consent video (a grant file that is a video) must show the same person as the training
+ * video; a letter (PDF, image) is for an operator to read; none is a problem unless consent is optional.
+ */
 async function checkConsent(
   ctx: Parameters<StageHandler>[0],
   run: Parameters<StageHandler>[1],
@@ -173,14 +193,23 @@ async function checkConsent(
   faces: FaceAnalyzer,
   trainingDescriptor: Float32Array | undefined,
   policy: VerifyPolicy,
-): Promise<{ problem?: string; distance?: number }> {
+): Promise<{ path: ConsentPath; contentType?: string; problem?: string; distance?: number }> {
   const grant = files.find((f) => f.slot === "grant-file");
-  if (!grant?.contentType.startsWith("video/")) return {};
+  if (!grant) {
+    return ctx.config.pipeline.consent === "optional"
+      ? { path: "none" }
+      : {
+          path: "none",
+          problem: "The job has no consent file; upload the person's consent and submit again",
+        };
+  }
+  if (!grant.contentType.startsWith("video/")) return { path: "letter", contentType: grant.contentType };
+  const path = "video" as const;
   const file = join(run.workDir, "consent-video");
   await downloadRecordedFile(ctx.blobs, grant, "consent video", file, run.signal);
   const probe = await probeMedia(file, { signal: run.signal }).catch(() => undefined);
   if (!probe?.video || probe.durationSeconds <= 0) {
-    return { problem: "The consent video cannot be read; upload it again as MP4 or MOV" };
+    return { path, problem: "The consent video cannot be read; upload it again as MP4 or MOV" };
   }
   const samples: FaceSample[] = [];
   for await (const frame of sampleFrames(file, {
@@ -195,17 +224,19 @@ async function checkConsent(
   );
   if (!consent)
     return {
+      path,
       problem:
         "No single face can be seen in the consent video; film the person speaking the consent, facing the camera",
     };
-  if (!trainingDescriptor) return {};
+  if (!trainingDescriptor) return { path };
   const distance = descriptorDistance(consent, trainingDescriptor);
   if (distance > policy.maxConsentDistance) {
     return {
+      path,
       distance,
       problem:
         "The person in the consent video is not the person in the training video; the consent must be given by the person filmed",
     };
   }
-  return { distance };
+  return { path, distance };
 }

@@ -17,11 +17,13 @@ import {
 } from "../../../services/jobs.service.js";
 import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
 import {
-  attachTrainingVideo,
+  attachMedia,
   createUploadMedia,
   getAvatar,
   hasTrainingVideo,
   listAvatars,
+  type MediaType,
+  requireConsentMedia,
   requireReadyMedia,
   trainingVideoMediaId,
 } from "../../../services/media.service.js";
@@ -183,7 +185,7 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
       const media = await createUploadMedia(
         ctx,
         caller,
-        { mediaType: p.MediaType as "video" | "image", fileName: p.FileName },
+        { mediaType: p.MediaType as MediaType, fileName: p.FileName },
         request?.origin ?? "",
       );
       return { MediaId: media.mediaId, UploadURL: media.uploadUrl };
@@ -201,6 +203,7 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
       const portrait = p.Portrait
         ? await requireReadyMedia(ctx, caller, p.Portrait, "image", "Portrait")
         : undefined;
+      const consent = p.ConsentMedia ? await requireConsentMedia(ctx, caller, p.ConsentMedia) : undefined;
       const fields: IceJobFields = withoutUndefined({
         iceVideo: video?.id,
         icePortrait: portrait?.id,
@@ -220,7 +223,10 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
       if (videoId !== undefined && INIT_OR_FAIL.includes(job.state)) {
         const media =
           video?.id === videoId ? video : await requireReadyMedia(ctx, caller, videoId, "video", "Video");
-        await attachTrainingVideo(ctx, job.id, media, INIT_OR_FAIL);
+        await attachMedia(ctx, job.id, "training-video", media, INIT_OR_FAIL);
+      }
+      if (consent !== undefined && INIT_OR_FAIL.includes(job.state)) {
+        await attachMedia(ctx, job.id, "grant-file", consent, INIT_OR_FAIL);
       }
       return { JobId: job.id };
     },
@@ -233,14 +239,18 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
       const job = await requireJob(ctx, caller, p.JobId as string);
       requireInitOrFail(job, "UpdateAvatarTrainingJob");
       const name = p.AvatarName === undefined ? undefined : avatarName(p.AvatarName);
-      if (p.Video === "") {
-        throw invalidParameter(
-          "Video",
-          "cannot be cleared; pass the MediaId of another uploaded video to replace it",
-        );
+      for (const name of ["Video", "ConsentMedia"] as const) {
+        if (p[name] === "") {
+          throw invalidParameter(
+            name,
+            "cannot be cleared; pass the MediaId of another uploaded file to replace it",
+          );
+        }
       }
       const video =
         p.Video === undefined ? undefined : await requireReadyMedia(ctx, caller, p.Video, "video", "Video");
+      const consent =
+        p.ConsentMedia === undefined ? undefined : await requireConsentMedia(ctx, caller, p.ConsentMedia);
       // An empty Portrait or Thumbnail clears it.
       const portrait =
         p.Portrait === undefined || p.Portrait === ""
@@ -255,7 +265,8 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
       const text = description(p.AvatarDescription);
       // The video first: it is what training uses, and its copy is the step that can fail. Should the
       // edit below then lose a race, a retry finds the video attached and only edits.
-      if (video !== undefined) await attachTrainingVideo(ctx, job.id, video, INIT_OR_FAIL);
+      if (video !== undefined) await attachMedia(ctx, job.id, "training-video", video, INIT_OR_FAIL);
+      if (consent !== undefined) await attachMedia(ctx, job.id, "grant-file", consent, INIT_OR_FAIL);
       await updateJob(
         ctx,
         caller,

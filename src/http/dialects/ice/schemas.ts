@@ -1,5 +1,6 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { ICE_STATUSES } from "../../../domain/ice-status.js";
+import { MEDIA_TYPES } from "../../../services/media.service.js";
 
 /** ICE API version this dialect speaks. */
 export const ICE_VERSION = "2020-11-09";
@@ -68,12 +69,12 @@ const PageSize = Type.Integer({
 /**
  * Doppel's minimal `CreateUploadMedia`. Alibaba's action of that name takes `FileInfo` JSON and answers
  * OSS upload credentials (`UploadAddress`, `UploadAuth`); Doppel stores files itself, so it takes
- * `MediaType` (`video` | `image`, required) and an optional `FileName`, and answers
- * `Data: {MediaId, UploadURL}`: PUT the file's bytes to `UploadURL` (signed, valid 24 hours) and pass
- * `MediaId` as `Video` or `Portrait`.
+ * `MediaType` (`video` | `image` | `other` — ICE's FileInfo types; `other` is a PDF, required) and an
+ * optional `FileName`, and answers `Data: {MediaId, UploadURL}`: PUT the file's bytes to `UploadURL`
+ * (signed, valid 24 hours) and pass `MediaId` as `Video`, `Portrait` or `ConsentMedia`.
  */
 export const CreateUploadMediaParams = Type.Object({
-  MediaType: Type.Optional(OneOf(["video", "image"] as const)),
+  MediaType: Type.Optional(OneOf(MEDIA_TYPES)),
   FileName: Type.Optional(Text("a file name of at most 255 characters")),
 });
 export type CreateUploadMediaParams = Static<typeof CreateUploadMediaParams>;
@@ -86,6 +87,11 @@ const avatarFields = {
   Thumbnail: Type.Optional(Text("an http(s) URL of at most 512 characters")),
   Transparent: Type.Optional(OneOf(BOOLEAN_SPELLINGS)),
   Video: Type.Optional(Text("the MediaId of an uploaded video")),
+  /**
+   * Doppel's addition: the person's consent, which a job needs to be submitted (`--consent required`) —
+   * a video of them saying they agree, or a signed letter as an image or a PDF (MediaType `other`).
+   */
+  ConsentMedia: Type.Optional(Text("the MediaId of an uploaded consent video, image or PDF")),
 };
 
 export const CreateAvatarTrainingJobParams = Type.Object({
