@@ -209,11 +209,13 @@ async function fileRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): 
     },
     async (request, reply) => {
       const params = request.params as { task_id: string; claim: string; "*": string };
+      // The router ignores a trailing slash (`a/` routes as `a`); the package path is what was sent.
+      const sent = (request.raw.url ?? "").split("?")[0]?.endsWith("/") ? `${params["*"]}/` : params["*"];
       const stored = await receiveRemoteOutput(
         ctx,
         params.task_id,
         Number(params.claim),
-        params["*"],
+        sent,
         detachedBody(request.raw),
       );
       return reply.status(200).header("ETag", `"${stored.etag}"`).send("");
