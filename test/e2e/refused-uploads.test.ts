@@ -6,13 +6,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
-import type { JobState } from "../../src/domain/states.js";
 import { createAdminToken } from "../../src/services/review.service.js";
-import { insertJob } from "../../src/store/job.repository.js";
-import { moveJob } from "../../src/store/job-transition.repository.js";
 import { ENGINES } from "../support/databases.js";
-import { newJobRow } from "../support/pipeline.js";
+import { jobWaitingForTraining } from "../support/pipeline.js";
 import { keepAliveClient, openRaw, within } from "../support/raw-http.js";
 import { credentialsOf, type IceClient, iceCall, iceClient } from "../support/sdk-clients.js";
 import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
@@ -30,15 +26,6 @@ const PNG_HEAD = Buffer.from(
 /** Over the 1 MiB limit the server runs with. */
 const big = (head: Buffer = Buffer.alloc(0)) => Buffer.concat([head, randomBytes(MIB + MIB / 2)]);
 const FAKE_ID = "0123456789abcdef0123456789abcdef";
-const TO_TRAINING: JobState[] = [
-  "AUTO_VERIFYING",
-  "MANUAL_VERIFYING",
-  "MANUAL_VERIFY_SUCCESS",
-  "WAIT_TRAINING_DATA_PREPROCESS",
-  "TRAINING_DATA_PREPROCESSING",
-  "TRAINING_DATA_PREPROCESS_SUCCESS",
-];
-
 describe.each(ENGINES)("refused uploads on a keep-alive connection on %s", (engine) => {
   let s: TestServer;
   let a: TestServer["projects"][number];
@@ -159,26 +146,7 @@ describe.each(ENGINES)("refused uploads on a keep-alive connection on %s", (engi
     const deadClaim = signed("PUT", `/worker/v1/tasks/${FAKE_ID}/1/outputs/*`).replace("*", "model.bin");
     await refused(deadClaim, big(), 409, "MSS.10002004", /is over/);
 
-    const db = s.t.runtime.database.db;
-    const row = newJobRow(a.id, s.t.clock.now, { name: "remote" });
-    await insertJob(db, row, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
-    await db.transaction().execute((trx) =>
-      moveJob(trx, {
-        jobId: row.id,
-        from: "WAIT_FILE_UPLOAD",
-        version: 1,
-        path: TO_TRAINING,
-        log: {
-          operateUser: "USER",
-          logType: "SUBMITVERIFYING",
-          logDescription: "",
-          errorCode: null,
-          redoReasons: [],
-        },
-        policy: s.t.runtime.config.pipeline,
-        now: s.t.clock.now,
-      }),
-    );
+    await jobWaitingForTraining(s.t.runtime, a.id, s.t.clock.now);
     const claim = await fetch(`${s.baseUrl}/worker/v1/claim`, {
       method: "POST",
       headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" },

@@ -10,34 +10,22 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
-import type { JobState } from "../../src/domain/states.js";
 import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
 import { PREPROCESSED_FILES, preprocessedKey } from "../../src/pipeline/stages/preprocess.stage.js";
 import { trainedPackagePrefix } from "../../src/pipeline/stages/train.stage.js";
 import { referenceTrainer } from "../../src/pipeline/trainers/reference.trainer.js";
 import { walkFiles } from "../../src/pipeline/walk-files.js";
 import { createAdminToken } from "../../src/services/review.service.js";
-import { findVersionedJobById, insertJob } from "../../src/store/job.repository.js";
-import { moveJob } from "../../src/store/job-transition.repository.js";
+import { findVersionedJobById } from "../../src/store/job.repository.js";
 import { listOperationLogs } from "../../src/store/operation-log.repository.js";
 import { listTasksOfJob } from "../../src/store/task.repository.js";
 import { ensureClips } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
-import { newJobRow } from "../support/pipeline.js";
+import { jobWaitingForTraining } from "../support/pipeline.js";
 import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
 type Body = any;
-
-const TO_TRAINING: JobState[] = [
-  "AUTO_VERIFYING",
-  "MANUAL_VERIFYING",
-  "MANUAL_VERIFY_SUCCESS",
-  "WAIT_TRAINING_DATA_PREPROCESS",
-  "TRAINING_DATA_PREPROCESSING",
-  "TRAINING_DATA_PREPROCESS_SUCCESS",
-];
 
 describe.each(ENGINES)("worker protocol on %s", (engine) => {
   let s: TestServer;
@@ -66,29 +54,8 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
 
   /** A job waiting for training, with (fake) preprocessed inputs in the blob store. */
   async function jobReadyToTrain(): Promise<string> {
-    const db = s.t.runtime.database.db;
-    const now = s.t.clock.now;
     const projectId = (s.projects[0] as TestServer["projects"][number]).id;
-    const job = newJobRow(projectId, now, { name: "remote" });
-    const id = job.id;
-    await insertJob(db, job, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
-    await db.transaction().execute((trx) =>
-      moveJob(trx, {
-        jobId: id,
-        from: "WAIT_FILE_UPLOAD",
-        version: 1,
-        path: TO_TRAINING,
-        log: {
-          operateUser: "USER",
-          logType: "SUBMITVERIFYING",
-          logDescription: "",
-          errorCode: null,
-          redoReasons: [],
-        },
-        policy: s.t.runtime.config.pipeline,
-        now,
-      }),
-    );
+    const id = await jobWaitingForTraining(s.t.runtime, projectId, s.t.clock.now);
     for (const file of PREPROCESSED_FILES) {
       await s.t.runtime.blobs.put(
         preprocessedKey(id, file),
