@@ -6,7 +6,7 @@ import { iceError } from "../dialects/ice/envelope.js";
 import { metaStudioError } from "../dialects/metastudio/envelope.js";
 
 /**
- * Requests Node's HTTP parser rejects (headers or URL over 16 KiB, broken framing) never reach
+ * Requests Node's HTTP parser rejects (headers or URL over 16 KiB, broken framing, a head too slow) never reach
  * Fastify's routes. Node's default answer is a bare 400/431; this answers in the dialect the request
  * line points at, so an SDK still gets an error it can parse.
  */
@@ -14,7 +14,10 @@ export function answerClientError(
   error: Error & { code?: string; rawPacket?: unknown },
   socket: Socket,
 ): void {
-  if (!socket.writable) {
+  // A request head that did not arrive in time (`headersTimeout`) has no path yet, so no dialect and
+  // nothing to answer: the connection is closed without an answer, as nginx does on
+  // client_header_timeout.
+  if (!socket.writable || error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
     socket.destroy();
     return;
   }
