@@ -4,7 +4,13 @@ import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId } from "../domain/job.js";
 import type { Stage } from "../domain/pipeline.js";
 import { checkText } from "../domain/text.js";
-import { PREPROCESSED_FILES, preprocessedKey } from "../pipeline/stages/preprocess.stage.js";
+import {
+  PREPROCESSED_FILES,
+  type PreprocessedManifest,
+  preprocessedKey,
+  preprocessedManifestKey,
+} from "../pipeline/stages/preprocess.stage.js";
+import { readJson } from "../pipeline/stages/stage-files.js";
 import { trainedPackagePrefix } from "../pipeline/stages/train.stage.js";
 import {
   applyFailure,
@@ -34,6 +40,11 @@ export interface RemoteClaim {
   readonly leaseSeconds: number;
   /** Input file name → a signed GET URL. */
   readonly inputs: Readonly<Record<string, string>>;
+  /**
+   * Input file name → the sha256 preprocessing recorded for it (its manifest): a remote trainer checks
+   * its downloads against these, as the in-process train stage does.
+   */
+  readonly inputSha256: Readonly<Record<string, string>>;
   /** A signed PUT URL with `{path}` in place of the package-relative file path. */
   readonly outputUrl: string;
 }
@@ -73,6 +84,10 @@ export async function claimRemoteTask(
     // A stale task (its job moved on) is dropped by enterRunningState; look for the next.
     if (!(await enterRunningState(ctx, task, owner, leaseMs))) continue;
     const until = ctx.now() + URL_TTL_MS;
+    const manifest = await readJson<PreprocessedManifest>(ctx.blobs, preprocessedManifestKey(task.jobId));
+    const inputSha256 = Object.fromEntries(
+      Object.entries(manifest?.files ?? {}).map(([name, file]) => [name, file.sha256]),
+    );
     const inputs: Record<string, string> = {};
     for (const name of PREPROCESSED_FILES) {
       const key = preprocessedKey(task.jobId, name);
@@ -86,6 +101,7 @@ export async function claimRemoteTask(
       task,
       leaseSeconds: leaseMs / 1000,
       inputs,
+      inputSha256,
       outputUrl: `${origin}/worker/v1/tasks/${task.id}/${task.claims}/outputs/{path}${query}`,
     };
   }

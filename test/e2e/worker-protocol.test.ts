@@ -4,6 +4,7 @@
  * out; and, on real clips, a remote trainer (the reference trainer driven over HTTP) taking a job to
  * JOB_SUCCESS while the server's own workers do everything else.
  */
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -261,8 +262,12 @@ describe("a remote trainer over HTTP on real clips", () => {
     const output = join(work, task.task_id, "output");
     await mkdir(input, { recursive: true });
     await mkdir(output, { recursive: true });
+    // Every input is the file preprocessing recorded, as the claim's input_sha256 says.
+    expect(Object.keys(task.input_sha256).sort()).toEqual(Object.keys(task.inputs).sort());
     for (const [name, url] of Object.entries(task.inputs as Record<string, string>)) {
-      await writeFile(join(input, name), Buffer.from(await (await fetch(url)).arrayBuffer()));
+      const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
+      expect(createHash("sha256").update(bytes).digest("hex"), name).toBe(task.input_sha256[name]);
+      await writeFile(join(input, name), bytes);
     }
     await referenceTrainer.train({
       inputDir: input,

@@ -54,6 +54,7 @@ async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContex
                 claim: Type.Integer(),
                 lease_seconds: Type.Number(),
                 inputs: Type.Record(Type.String(), Type.String()),
+                input_sha256: Type.Record(Type.String(), Type.String()),
                 output_url: Type.String(),
               }),
             ]),
@@ -73,6 +74,7 @@ async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContex
           claim: claim.task.claims,
           lease_seconds: claim.leaseSeconds,
           inputs: claim.inputs,
+          input_sha256: claim.inputSha256,
           output_url: claim.outputUrl,
         },
       };
