@@ -108,11 +108,14 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     expect(verify.log_description).toMatch(/Checks passed \(policy dev\).*consent video matches/);
     const cover = await fetch(job.cover_download_url);
     expect(cover.status).toBe(200);
-    expect(Buffer.from(await cover.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
-    // Preprocessing left the trainer's inputs, the square face video among them, and their manifest.
+    const coverBytes = Buffer.from(await cover.arrayBuffer());
+    expect(coverBytes.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    // Preprocessing left the trainer's inputs, the square face video among them, their manifest, and
+    // the job's cover under a key named by its content.
     const preprocessed = await s.t.runtime.blobs.list(`jobs/${jobId}/preprocess/`);
     expect(preprocessed.map((b) => b.key.split("/").at(-1)).sort()).toEqual([
       "audio.wav",
+      `cover-${sha256(coverBytes)}.jpg`,
       "cover.jpg",
       "face.mp4",
       "faces.json",
@@ -134,7 +137,9 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     expect(report.consent.distance).toBeLessThan(0.55);
     const manifest = await readJsonBlob(`jobs/${jobId}/preprocess/manifest.json`);
     expect(manifest.source.sha256).toBe(uploaded);
-    for (const blob of preprocessed.filter((b) => !b.key.endsWith("manifest.json"))) {
+    for (const blob of preprocessed.filter(
+      (b) => /\/[a-z]+\.[a-z0-9]+$/.test(b.key) && !b.key.endsWith("manifest.json"),
+    )) {
       const name = blob.key.split("/").at(-1) as string;
       expect(manifest.files[name].sha256, name).toBe(sha256(await readBlob(blob.key)));
     }

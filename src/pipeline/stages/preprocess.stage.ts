@@ -201,17 +201,25 @@ export function preprocessStage(analyzer: () => Promise<FaceAnalyzer>): StageHan
     };
     await putJson(ctx.blobs, preprocessedManifestKey(run.job.id), manifest);
     // The picked frame becomes the job's cover unless the user uploaded one.
-    const userCover = files.find(
-      (f) => f.slot === "cover" && f.blobKey !== preprocessedKey(run.job.id, "cover.jpg"),
-    );
+    // The picked frame becomes the job's cover unless the user uploaded one. The job's file gets a
+    // content-addressed key: a repeated (or stale, taken-over) run rewrites `cover.jpg`, but never the
+    // bytes a recorded cover points to.
+    const ownCover = `jobs/${run.job.id}/preprocess/`;
+    const userCover = files.find((f) => f.slot === "cover" && !f.blobKey.startsWith(ownCover));
     const coverBlob = stored[PREPROCESSED_FILES.indexOf("cover.jpg")];
     if (!userCover && coverBlob) {
+      const recorded = await uploadFile(
+        ctx.blobs,
+        `${ownCover}cover-${coverBlob.sha256}.jpg`,
+        join(run.workDir, "cover.jpg"),
+        "image/jpeg",
+      );
       await upsertJobFile(ctx.database.db, run.job.id, {
         slot: "cover",
-        blobKey: coverBlob.key,
-        size: coverBlob.size,
-        sha256: coverBlob.sha256,
-        etag: coverBlob.etag,
+        blobKey: recorded.key,
+        size: recorded.size,
+        sha256: recorded.sha256,
+        etag: recorded.etag,
         contentType: "image/jpeg",
         uploadTime: ctx.now(),
       });
