@@ -141,6 +141,10 @@ async function assembleParts(
   const present = new Set(uploaded.map((p) => p.partNumber));
   const missing = Array.from({ length: expected }, (_, i) => i + 1).filter((n) => !present.has(n));
   if (expected === 0 || missing.length > 0) {
+    // Parts vanish when their job is deleted (row first, then its blobs): say the job is gone.
+    if (!(await findJobById(ctx.database.db, jobId))) {
+      throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId}; it was deleted`);
+    }
     throw new DoppelError(
       "INVALID_FILE",
       expected === 0
