@@ -80,10 +80,7 @@ export async function findJobByClientToken(
   return row ? fromRow(row) : undefined;
 }
 
-/**
- * A job's creation options. JOB_NOT_FOUND when the job is gone: callers read it after finding the job,
- * and a concurrent delete may come in between.
- */
+/** A job's creation options; JOB_NOT_FOUND when a concurrent delete removed the job since it was read. */
 export async function findJobOptions(db: Executor, jobId: string): Promise<JobOptions> {
   const row = await db.selectFrom("jobs").select("options").where("id", "=", jobId).executeTakeFirst();
   if (!row) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId}; it was deleted`);
@@ -100,14 +97,16 @@ export async function deleteJobRow(db: Executor, projectId: string, jobId: strin
   return Number(result.numDeletedRows) === 1;
 }
 
+/** The row of one job (of `projectId`, when given), or undefined: the one select every reader shares. */
+function jobRow(db: Executor, jobId: string, projectId?: string) {
+  let query = db.selectFrom("jobs").selectAll().where("id", "=", jobId);
+  if (projectId !== undefined) query = query.where("project_id", "=", projectId);
+  return query.executeTakeFirst();
+}
+
 /** Reads one job of a project, or undefined. */
 export async function findJob(db: Executor, projectId: string, jobId: string): Promise<Job | undefined> {
-  const row = await db
-    .selectFrom("jobs")
-    .selectAll()
-    .where("project_id", "=", projectId)
-    .where("id", "=", jobId)
-    .executeTakeFirst();
+  const row = await jobRow(db, jobId, projectId);
   return row ? fromRow(row) : undefined;
 }
 
@@ -243,18 +242,13 @@ export async function findVersionedJob(
   projectId: string,
   jobId: string,
 ): Promise<VersionedJob | undefined> {
-  const row = await db
-    .selectFrom("jobs")
-    .selectAll()
-    .where("project_id", "=", projectId)
-    .where("id", "=", jobId)
-    .executeTakeFirst();
+  const row = await jobRow(db, jobId, projectId);
   return row && versioned(row);
 }
 
 /** A job with its version by id alone, for workers (which act for no project). */
 export async function findVersionedJobById(db: Executor, jobId: string): Promise<VersionedJob | undefined> {
-  const row = await db.selectFrom("jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
+  const row = await jobRow(db, jobId);
   return row && versioned(row);
 }
 
@@ -303,7 +297,7 @@ export async function updateJobState(
 
 /** A job by id alone, for requests authorised by a signed URL rather than a credential. */
 export async function findJobById(db: Executor, jobId: string): Promise<Job | undefined> {
-  const row = await db.selectFrom("jobs").selectAll().where("id", "=", jobId).executeTakeFirst();
+  const row = await jobRow(db, jobId);
   return row ? fromRow(row) : undefined;
 }
 
