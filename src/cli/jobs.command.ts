@@ -1,3 +1,5 @@
+// Over 400 lines because the resumable multipart uploader, the saved upload state, the progress bar
+// and the output formatting still live beside the commands; issue 9 moves each into its own module.
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { createReadStream } from "node:fs";

@@ -71,12 +71,8 @@ export async function findJobByClientToken(
   projectId: string,
   clientToken: string,
 ): Promise<Job | undefined> {
-  const row = await db
-    .selectFrom("jobs")
-    .selectAll()
-    .where("project_id", "=", projectId)
-    .where("client_token", "=", clientToken)
-    .executeTakeFirst();
+  const ofProject = db.selectFrom("jobs").selectAll().where("project_id", "=", projectId);
+  const row = await ofProject.where("client_token", "=", clientToken).executeTakeFirst();
   return row ? fromRow(row) : undefined;
 }
 

@@ -1,3 +1,5 @@
+// Over 400 lines because the avatar package format and its verifier, the loop search, the encoding
+// and the masks still live here together; issue 9 moves them into modules of their own.
 /**
  * The built-in CPU reference trainer. It stands in for a GPU model but writes a real avatar package
  * (README, "Avatar package"): an idle loop cut from the training video at its most seamless loop point,
