@@ -9,8 +9,10 @@ import {
   newJobId,
 } from "../domain/job.js";
 import { UPLOAD_STATES } from "../domain/job-commands.js";
+import { checkTags, oneOf, optionalText, requiredText } from "../domain/job-fields.js";
 import { downloadPath, FILE_URL_TTL_MS, type FileSlot, uploadPath } from "../domain/job-files.js";
 import { DEFAULT_JOB_OPTIONS, DELETABLE_STATES, type JobOptions } from "../domain/job-options.js";
+import { withoutUndefined } from "../domain/objects.js";
 import type { OperationLog } from "../domain/operation-log.js";
 import type { JobState } from "../domain/states.js";
 import { checkText } from "../domain/text.js";
@@ -76,16 +78,16 @@ export async function createJob(
     projectId,
     appUserId: caller.appUserId ?? null,
     name: requiredText("name", input.name, 64),
-    description: optionalText("description", input.description, 1000),
+    description: optionalText("description", input.description, 1000) ?? null,
     avatarType: oneOf("avatar_type", input.avatarType ?? "2DAvatar", ["2DAvatar"]),
     state: "WAIT_FILE_UPLOAD",
-    batchName: optionalText("batch_name", input.batchName, 255),
+    batchName: optionalText("batch_name", input.batchName, 255) ?? null,
     tags: checkTags(input.tags ?? []),
     modelVersion: oneOf("model_version", input.modelVersion ?? "V3", MODEL_VERSIONS),
     mattingType: oneOf("matting_type", input.mattingType ?? "AI", MATTING_TYPES),
     modelResolution: oneOf("model_resolution", input.modelResolution ?? "1080P", MODEL_RESOLUTIONS),
     assetId: null,
-    contact: optionalText("contact", input.contact, 255),
+    contact: optionalText("contact", input.contact, 255) ?? null,
     message: null,
     createTime: now,
     updateTime: now,
@@ -185,10 +187,12 @@ export async function updateJob(
   const edit: JobEdit = {
     ...(input.name !== undefined && { name: requiredText("name", input.name, 64) }),
     ...(input.description !== undefined && {
-      description: optionalText("description", input.description, 1000),
+      description: optionalText("description", input.description, 1000) ?? null,
     }),
-    ...(input.contact !== undefined && { contact: optionalText("contact", input.contact, 255) }),
-    ...(input.batchName !== undefined && { batchName: optionalText("batch_name", input.batchName, 255) }),
+    ...(input.contact !== undefined && { contact: optionalText("contact", input.contact, 255) ?? null }),
+    ...(input.batchName !== undefined && {
+      batchName: optionalText("batch_name", input.batchName, 255) ?? null,
+    }),
     ...(input.tags !== undefined && { tags: checkTags(input.tags) }),
     ...(input.modelVersion !== undefined && {
       modelVersion: oneOf("model_version", input.modelVersion, MODEL_VERSIONS),
@@ -213,10 +217,6 @@ export async function updateJob(
   });
   const updated = await requireJob(ctx, caller, jobId);
   return { job: updated, options: options ?? oldOptions, created: false };
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Deletes one of the caller's jobs, in the states MetaStudio allows. */
@@ -251,31 +251,6 @@ function userLog(now: number, logType: string, description: string): OperationLo
     errorCode: null,
     redoReasons: [],
   };
-}
-
-function requiredText(name: string, value: string, max: number): string {
-  const text = checkText(name, value, max).trim();
-  if (text === "") throw invalidParameter(name, "must not be empty");
-  return text;
-}
-
-function optionalText(name: string, value: string | undefined, max: number): string | null {
-  return value === undefined ? null : checkText(name, value, max);
-}
-
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) {
-    throw invalidParameter(
-      name,
-      `must be one of ${allowed.join(", ")} (got ${JSON.stringify(value.slice(0, 32))})`,
-    );
-  }
-  return value as T;
-}
-
-function checkTags(tags: readonly string[]): string[] {
-  if (tags.length > 20) throw invalidParameter("tags", `at most 20 tags (got ${tags.length})`);
-  return [...new Set(tags.map((tag) => requiredText("tags", tag, 64)))];
 }
 
 function checkOptions(options: JobOptions): JobOptions {

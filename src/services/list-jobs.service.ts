@@ -1,7 +1,7 @@
 import type { Principal } from "../auth/signed-request.js";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
+import { optionalText } from "../domain/job-fields.js";
 import type { JobState } from "../domain/states.js";
-import { checkText } from "../domain/text.js";
 import { type JobList, listJobs as listJobRows } from "../store/job.repository.js";
 import type { ServiceContext } from "./context.js";
 
@@ -73,8 +73,4 @@ function checkRange(
   if (since !== undefined && until !== undefined && since > until) {
     throw invalidParameter(sinceName, `${sinceName} is later than ${untilName}; the range is empty`);
   }
-}
-
-function optionalText(name: string, value: string | undefined, max: number): string | undefined {
-  return value === undefined ? undefined : checkText(name, value, max);
 }
