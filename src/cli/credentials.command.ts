@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { createAccessKey, createToken } from "../services/admin.service.js";
+import { createAdminToken } from "../services/admin-tokens.service.js";
 import {
   listOperatorTokens,
   listProjectAccessKeys,
@@ -7,7 +8,6 @@ import {
   revokeProjectAccessKey,
   revokeProjectToken,
 } from "../services/credentials.service.js";
-import { createAdminToken } from "../services/review.service.js";
 import { withConfigFlags } from "./config-flags.js";
 import { print, withRuntime } from "./with-runtime.js";
 

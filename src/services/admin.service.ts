@@ -1,4 +1,5 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { hashToken } from "../auth/token-hash.js";
 import { DoppelError } from "../domain/errors.js";
 import { newJobId } from "../domain/job.js";
 import { insertAccessKey, insertToken } from "../store/credential.repository.js";
@@ -50,11 +51,6 @@ export async function createToken(ctx: ServiceContext, projectId: string): Promi
   const expireTime = now + ctx.config.tokenTtlMs;
   await insertToken(ctx.database.db, { tokenHash: hashToken(token), projectId, createTime: now, expireTime });
   return { token, project_id: projectId, expires_at: new Date(expireTime).toISOString() };
-}
-
-/** The stored form of a token. */
-export function hashToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
 }
 
 /** Throws PROJECT_NOT_FOUND unless the project exists. */

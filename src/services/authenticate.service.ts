@@ -13,9 +13,9 @@ import type {
   SignedRequestHead,
   VerifierDeps,
 } from "../auth/signed-request.js";
+import { hashToken } from "../auth/token-hash.js";
 import { DoppelError } from "../domain/errors.js";
 import { findEnabledAccessKey, findToken } from "../store/credential.repository.js";
-import { hashToken } from "./admin.service.js";
 import type { ServiceContext } from "./context.js";
 import { credentialCacheOf } from "./credential-cache.js";
 import { noteKeyUse } from "./key-usage.js";

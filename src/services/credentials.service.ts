@@ -1,8 +1,9 @@
+import { hashToken } from "../auth/token-hash.js";
 import { DoppelError } from "../domain/errors.js";
 import { formatUtcSeconds } from "../domain/time.js";
 import { listAdminTokens, revokeAdminTokens } from "../store/admin-token.repository.js";
 import { listAccessKeys, revokeAccessKey, revokeToken } from "../store/credential.repository.js";
-import { hashToken, requireProject } from "./admin.service.js";
+import { requireProject } from "./admin.service.js";
 import type { ServiceContext } from "./context.js";
 
 /**

@@ -12,11 +12,11 @@ import {
 } from "../store/job.repository.js";
 import { listJobFiles } from "../store/job-file.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
+import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 import { adoptDirectUploads } from "./direct-uploads.js";
 import { newSlotFileKey, partKey, partNumberOf, recordJobFile, slotPartsPrefix } from "./job-blobs.js";
 import { requireJob } from "./jobs.service.js";
-import type { Caller } from "./list-jobs.service.js";
 import { acceptedContent } from "./uploads.service.js";
 
 /** What a command reports besides success. */

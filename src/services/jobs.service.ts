@@ -30,10 +30,10 @@ import {
 } from "../store/job.repository.js";
 import { findSlotBlobKeys, listJobFiles } from "../store/job-file.repository.js";
 import { appendOperationLog, listOperationLogs } from "../store/operation-log.repository.js";
+import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 import { adoptDirectUploads, uploadUrl } from "./direct-uploads.js";
 import { incomingKey, jobPrefix, partKey } from "./job-blobs.js";
-import type { Caller } from "./list-jobs.service.js";
 
 /** A create request after the dialect has parsed its wire form. */
 export interface CreateJobInput {

@@ -1,8 +1,8 @@
-import type { Principal } from "../auth/signed-request.js";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { optionalText } from "../domain/job-fields.js";
 import type { JobState } from "../domain/states.js";
 import { type JobList, listJobs as listJobRows } from "../store/job.repository.js";
+import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 
 /** A list request after the dialect has parsed its wire form. */
@@ -23,12 +23,6 @@ export interface ListJobsQuery {
   readonly jobId?: string | undefined;
   readonly name?: string | undefined;
   readonly modelResolution?: string | undefined;
-}
-
-/** Who is asking: the authenticated project, narrowed to one end user when `X-App-UserId` was sent. */
-export interface Caller {
-  readonly principal: Principal;
-  readonly appUserId?: string | undefined;
 }
 
 /** Lists the caller's jobs. Never returns another project's jobs, whatever the query says. */

@@ -17,10 +17,10 @@ import {
   type MediaRecord,
   markMediaReady,
 } from "../store/media.repository.js";
+import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 import { uploadUrl } from "./direct-uploads.js";
 import { mediaCopyPrefix, putWithinLimit, recordJobFile } from "./job-blobs.js";
-import type { Caller } from "./list-jobs.service.js";
 
 /**
  * Media: files uploaded on their own (ICE `CreateUploadMedia`) and then named by id as a training job's

@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAdminToken } from "../../src/services/review.service.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { listTasksOfJob } from "../../src/store/task.repository.js";
 import { ENGINES } from "../support/databases.js";
 import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";

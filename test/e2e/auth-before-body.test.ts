@@ -15,7 +15,7 @@ import http from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signSdkHmacSha256 } from "../../src/auth/sdk-hmac-sha256-signer.js";
-import { createAdminToken } from "../../src/services/review.service.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { ENGINES } from "../support/databases.js";
 import { credentialsOf, type SignedRaw, sendRaw, signAcs3, signRpcV1 } from "../support/sdk-clients.js";
 import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";

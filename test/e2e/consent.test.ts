@@ -12,7 +12,7 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
 import type { PipelineLogger } from "../../src/pipeline/stage.js";
-import { createAdminToken } from "../../src/services/review.service.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { type Clips, ensureClips } from "../support/clips.js";
 import { ENGINES, type Engine } from "../support/databases.js";
 import { credentialsOf, iceCall, iceClient, iceError } from "../support/sdk-clients.js";

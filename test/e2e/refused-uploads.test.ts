@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createAdminToken } from "../../src/services/review.service.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { ENGINES } from "../support/databases.js";
 import { jobWaitingForTraining } from "../support/pipeline.js";
 import { keepAliveClient, openRaw, within } from "../support/raw-http.js";

@@ -16,7 +16,7 @@ import { PREPROCESSED_FILES, preprocessedKey } from "../../src/pipeline/stages/p
 import { trainedPackagePrefix } from "../../src/pipeline/stages/train.stage.js";
 import { referenceTrainer } from "../../src/pipeline/trainers/reference.trainer.js";
 import { walkFiles } from "../../src/pipeline/walk-files.js";
-import { createAdminToken } from "../../src/services/review.service.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { findVersionedJobById } from "../../src/store/job.repository.js";
 import { listOperationLogs } from "../../src/store/operation-log.repository.js";
 import { listTasksOfJob } from "../../src/store/task.repository.js";

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretBox } from "../../src/auth/secret-box.js";
-import { createAccessKey, createProject, createToken, hashToken } from "../../src/services/admin.service.js";
+import { hashToken } from "../../src/auth/token-hash.js";
+import { createAccessKey, createProject, createToken } from "../../src/services/admin.service.js";
 import { claimNonceBatched } from "../../src/services/nonce-batcher.js";
 import {
   claimNonces,

@@ -12,7 +12,7 @@ import http from "node:http";
 import net from "node:net";
 import fc from "fast-check";
 import { dialectOf } from "../../src/http/dialects/dialect.js";
-import { createAdminToken } from "../../src/services/review.service.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { jobWaitingForTraining } from "./pipeline.js";
 import { credentialsOf, ICE_VERSION, queryString, signAcs3 } from "./sdk-clients.js";
 import { jobsUrl, type TestServer } from "./server.js";

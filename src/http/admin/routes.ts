@@ -3,10 +3,10 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Job } from "../../domain/job.js";
 import { formatUtcSeconds } from "../../domain/time.js";
+import { authenticateAdmin } from "../../services/admin-tokens.service.js";
 import type { ServiceContext } from "../../services/context.js";
 import {
   approveReview,
-  authenticateAdmin,
   listPipelineTasks,
   listReviewQueue,
   rejectReview,

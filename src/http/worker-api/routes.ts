@@ -1,6 +1,7 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
+import { authenticateAdmin } from "../../services/admin-tokens.service.js";
 import type { ServiceContext } from "../../services/context.js";
 import {
   claimRemoteTask,
@@ -12,7 +13,6 @@ import {
   outputPathPattern,
   receiveRemoteOutput,
 } from "../../services/remote-worker.service.js";
-import { authenticateAdmin } from "../../services/review.service.js";
 import { ErrorSchema } from "../dialects/metastudio/schemas.js";
 import { detachedBody } from "../plugins/unread-bodies.js";
 

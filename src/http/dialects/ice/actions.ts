@@ -5,6 +5,7 @@ import type { Job } from "../../../domain/job.js";
 import type { JobOptions } from "../../../domain/job-options.js";
 import type { JobState } from "../../../domain/states.js";
 import { checkText } from "../../../domain/text.js";
+import type { Caller } from "../../../services/caller.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { submitForVerification } from "../../../services/job-commands.service.js";
 import {
@@ -15,7 +16,7 @@ import {
   showJob,
   updateJob,
 } from "../../../services/jobs.service.js";
-import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
+import { listJobs } from "../../../services/list-jobs.service.js";
 import {
   attachMedia,
   createUploadMedia,

@@ -5,6 +5,7 @@ import type { Principal } from "../../../auth/signed-request.js";
 import { DoppelError, invalidParameter } from "../../../domain/errors.js";
 import { TRAINING_COMMANDS, type TrainingCommand } from "../../../domain/job-commands.js";
 import { checkAppUserId } from "../../../domain/text.js";
+import type { Caller } from "../../../services/caller.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { runCommand } from "../../../services/job-commands.service.js";
 import {
@@ -18,7 +19,7 @@ import {
   updateJob,
   uploadUrls,
 } from "../../../services/jobs.service.js";
-import { type Caller, listJobs } from "../../../services/list-jobs.service.js";
+import { listJobs } from "../../../services/list-jobs.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
 import { parseListQuery } from "./parse-query.js";
