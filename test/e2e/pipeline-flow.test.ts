@@ -6,10 +6,10 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyPackage } from "../../src/pipeline/avatar-package.js";
 import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
 import type { PipelineLogger } from "../../src/pipeline/stage.js";
 import { assetIdOf } from "../../src/pipeline/stages/package.stage.js";
-import { verifyPackage } from "../../src/pipeline/trainers/reference.trainer.js";
 import { type Clips, ensureClips } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";

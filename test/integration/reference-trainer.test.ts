@@ -18,13 +18,11 @@ import { inputUrl, probeMedia } from "../../src/media/probe.js";
 import {
   type AvatarFrameCoords,
   type AvatarManifest,
-  createReferenceTrainer,
-  faceMask,
-  findLoopPoint,
-  loopBounds,
-  referenceTrainer,
   verifyPackage,
-} from "../../src/pipeline/trainers/reference.trainer.js";
+} from "../../src/pipeline/avatar-package.js";
+import { findLoopPoint, loopBounds } from "../../src/pipeline/trainers/reference/loop-search.js";
+import { faceMask } from "../../src/pipeline/trainers/reference/masks.js";
+import { createReferenceTrainer, referenceTrainer } from "../../src/pipeline/trainers/reference.trainer.js";
 import type { FaceTrack, TrainerRun } from "../../src/pipeline/trainers/trainer.js";
 import { walkFiles } from "../../src/pipeline/walk-files.js";
 

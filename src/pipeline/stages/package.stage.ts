@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { runFfmpeg } from "../../media/ffmpeg.js";
+import { verifyPackage } from "../avatar-package.js";
 import { StageFailure, type StageHandler } from "../stage.js";
-import { verifyPackage } from "../trainers/reference.trainer.js";
 import { downloadPrefix, fileDirectoryClashes, uploadDirectory, uploadFile } from "./stage-files.js";
 import { trainedPackagePrefix } from "./train.stage.js";
 
