@@ -21,7 +21,9 @@ import {
   fakeWorld,
   HEX_DIGITS,
   type IceCall,
+  OTHER_KEY,
   PROJECT_ID,
+  principalOf,
   rejection,
   sendIceWithSdk,
   withChanges,
@@ -43,7 +45,11 @@ const createCall: IceCall = {
   body: { AvatarDescription: "long text + more & more = 100%" },
 };
 
-function worldAt(req: Captured, keys = [ACCESS_KEY]) {
+/** The principal every accepted request below must resolve to. */
+const PRINCIPAL = principalOf("ACS3-HMAC-SHA256");
+
+/** Fresh deps whose clock reads the moment the request arrived; another project's key is there too. */
+function worldAt(req: Captured, keys = [ACCESS_KEY, OTHER_KEY]) {
   return fakeWorld(req.receivedAtMs, keys);
 }
 
@@ -67,38 +73,42 @@ describe("verifyAcs3HmacSha256 with requests from @alicloud/openapi-client", () 
     });
   });
 
+  it("resolves the key the request names to that key's own project, among several", async () => {
+    const other = await sendIceWithSdk(listCall, "v3", OTHER_KEY.secret, OTHER_KEY.accessKeyId);
+    expect(other.headers.authorization).toContain(`Credential=${OTHER_KEY.accessKeyId},`);
+    await expect(verifyAcs3HmacSha256(other, worldAt(other).deps)).resolves.toEqual(
+      principalOf("ACS3-HMAC-SHA256", OTHER_KEY),
+    );
+  });
+
   it("accepts a POST with a form body, which is covered through x-acs-content-sha256", async () => {
     expect(create.headers["content-type"]).toBe("application/x-www-form-urlencoded");
     expect(create.headers.authorization).toContain("SignedHeaders=content-type;host;");
-    await expect(verifyAcs3HmacSha256(create, worldAt(create).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
+    await expect(verifyAcs3HmacSha256(create, worldAt(create).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("verifies the signature before the body, then holds the body to the signed hash before claiming the nonce", async () => {
     const world = worldAt(create);
     const { body, ...head } = create;
     const signed = await verifyAcs3Signature(head, world.deps);
-    expect(signed.principal.projectId).toBe(PROJECT_ID);
+    expect(signed.principal).toEqual(PRINCIPAL);
     await expectRejected(
       finishAcs3HmacSha256(signed, Buffer.from("AvatarName=x"), world.deps),
       "SIGNATURE_MISMATCH",
     );
     expect(world.nonces.size).toBe(0);
-    await expect(finishAcs3HmacSha256(signed, body, world.deps)).resolves.toEqual(signed.principal);
+    await expect(finishAcs3HmacSha256(signed, body, world.deps)).resolves.toEqual(PRINCIPAL);
     expect(world.nonces.size).toBe(1);
   });
 
   it("accepts a GET", async () => {
     const get = await sendWithSdk({ ...listCall, method: "GET" });
-    await expect(verifyAcs3HmacSha256(get, worldAt(get).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
+    await expect(verifyAcs3HmacSha256(get, worldAt(get).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("claims the nonce until the request time plus the allowed skew, and refuses it the second time", async () => {
     const world = worldAt(list);
-    await verifyAcs3HmacSha256(list, world.deps);
+    await expect(verifyAcs3HmacSha256(list, world.deps)).resolves.toEqual(PRINCIPAL);
     const nonce = list.headers["x-acs-signature-nonce"] ?? "";
     const dateMs = Date.parse(list.headers["x-acs-date"] ?? "");
     expect(world.nonces.get(`${ACCESS_KEY.accessKeyId} ${nonce}`)).toBe(dateMs + 15 * 60_000);
@@ -110,7 +120,7 @@ describe("verifyAcs3HmacSha256 with requests from @alicloud/openapi-client", () 
     const world = worldAt(list);
     const forged = withChanges(list, { rawQuery: `${list.rawQuery}&PageSize=100` });
     await expectRejected(verifyAcs3HmacSha256(forged, world.deps), "SIGNATURE_MISMATCH");
-    await expect(verifyAcs3HmacSha256(list, world.deps)).resolves.toBeDefined();
+    await expect(verifyAcs3HmacSha256(list, world.deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("accepts any query values the SDK can send", async () => {
@@ -125,9 +135,7 @@ describe("verifyAcs3HmacSha256 with requests from @alicloud/openapi-client", () 
     await fc.assert(
       fc.asyncProperty(fc.dictionary(name, value, { maxKeys: 5, noNullPrototype: true }), async (query) => {
         const req = await sendWithSdk({ action: "ListAvatars", query });
-        await expect(verifyAcs3HmacSha256(req, worldAt(req).deps)).resolves.toMatchObject({
-          projectId: PROJECT_ID,
-        });
+        await expect(verifyAcs3HmacSha256(req, worldAt(req).deps)).resolves.toEqual(PRINCIPAL);
       }),
       { numRuns: 25 },
     );
@@ -212,7 +220,7 @@ describe("verifyAcs3HmacSha256 rejects changed requests", () => {
         fc.nat(),
         async (sample, kind, n) => {
           const original = samples[sample] as Captured;
-          const keys = kind === "wrong secret" ? [{ ...ACCESS_KEY, secret: "another-secret" }] : [ACCESS_KEY];
+          const keys = kind === "wrong secret" ? [{ ...ACCESS_KEY, secret: "another-secret" }] : undefined;
           const error = await expectRejected(
             verifyAcs3HmacSha256(tamper(original, kind, n), worldAt(original, keys).deps),
             "SIGNATURE_MISMATCH",
@@ -252,7 +260,7 @@ describe("verifyAcs3HmacSha256 rejects changed requests", () => {
   it("ignores headers the SDK does not sign (user-agent, accept)", async () => {
     const list = samples[0] as Captured;
     const changed = withHeader(withHeader(list, "user-agent", "curl/8"), "accept", "*/*");
-    await expect(verifyAcs3HmacSha256(changed, worldAt(list).deps)).resolves.toBeDefined();
+    await expect(verifyAcs3HmacSha256(changed, worldAt(list).deps)).resolves.toEqual(PRINCIPAL);
   });
 });
 
@@ -266,7 +274,7 @@ describe("verifyAcs3HmacSha256 checks time, nonce and keys", () => {
   });
 
   it("accepts 15 minutes of skew and rejects more with TIMESTAMP_EXPIRED", async () => {
-    await expect(verifyAcs3HmacSha256(req, fakeWorld(dateMs + 15 * 60_000).deps)).resolves.toBeDefined();
+    await expect(verifyAcs3HmacSha256(req, fakeWorld(dateMs + 15 * 60_000).deps)).resolves.toEqual(PRINCIPAL);
     const error = await expectRejected(
       verifyAcs3HmacSha256(req, fakeWorld(dateMs + 16 * 60_000).deps),
       "TIMESTAMP_EXPIRED",

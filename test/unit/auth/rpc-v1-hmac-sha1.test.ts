@@ -18,7 +18,9 @@ import {
   expectRejected,
   fakeWorld,
   type IceCall,
+  OTHER_KEY,
   PROJECT_ID,
+  principalOf,
   rejection,
   sendIceWithSdk,
   withChanges,
@@ -40,7 +42,11 @@ const createCall: IceCall = {
   body: { AvatarDescription: "long text + more & more = 100%", Video: "abc123" },
 };
 
-function worldAt(req: Captured, keys = [ACCESS_KEY]) {
+/** The principal every accepted request below must resolve to. */
+const PRINCIPAL = principalOf("HMAC-SHA1");
+
+/** Fresh deps whose clock reads the moment the request arrived; another project's key is there too. */
+function worldAt(req: Captured, keys = [ACCESS_KEY, OTHER_KEY]) {
   return fakeWorld(req.receivedAtMs, keys);
 }
 
@@ -67,12 +73,18 @@ describe("verifyRpcV1HmacSha1 with requests from @alicloud/openapi-client (signa
     });
   });
 
+  it("resolves the key the request names to that key's own project, among several", async () => {
+    const other = await sendIceWithSdk(listCall, "v2", OTHER_KEY.secret, OTHER_KEY.accessKeyId);
+    expect(queryParam(other, "AccessKeyId")).toBe(OTHER_KEY.accessKeyId);
+    await expect(verifyRpcV1HmacSha1(other, worldAt(other).deps)).resolves.toEqual(
+      principalOf("HMAC-SHA1", OTHER_KEY),
+    );
+  });
+
   it("accepts a POST whose form body is signed together with the query", async () => {
     expect(create.headers["content-type"]).toBe("application/x-www-form-urlencoded");
     expect(create.body.toString()).toContain("AvatarDescription=");
-    await expect(verifyRpcV1HmacSha1(create, worldAt(create).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
+    await expect(verifyRpcV1HmacSha1(create, worldAt(create).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("checks the query's common parameters before a form body arrives; the body's are left for later", async () => {
@@ -99,16 +111,14 @@ describe("verifyRpcV1HmacSha1 with requests from @alicloud/openapi-client (signa
 
   it("accepts a GET", async () => {
     const get = await sendWithSdk({ ...listCall, method: "GET" });
-    await expect(verifyRpcV1HmacSha1(get, worldAt(get).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
+    await expect(verifyRpcV1HmacSha1(get, worldAt(get).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("refuses a reused SignatureNonce, and a forged request cannot burn the nonce first", async () => {
     const world = worldAt(list);
     const forged = withChanges(list, { rawQuery: list.rawQuery.replace("PageSize=10", "PageSize=100") });
     await expectRejected(verifyRpcV1HmacSha1(forged, world.deps), "SIGNATURE_MISMATCH");
-    await expect(verifyRpcV1HmacSha1(list, world.deps)).resolves.toBeDefined();
+    await expect(verifyRpcV1HmacSha1(list, world.deps)).resolves.toEqual(PRINCIPAL);
     const error = await expectRejected(verifyRpcV1HmacSha1(list, world.deps), "NONCE_REUSED");
     expect(error.message).toContain(queryParam(list, "SignatureNonce"));
   });
@@ -116,7 +126,7 @@ describe("verifyRpcV1HmacSha1 with requests from @alicloud/openapi-client (signa
   it("does not cover the x-acs-action header the SDK also sends: routing must use the Action parameter", async () => {
     expect(list.headers["x-acs-action"]).toBe("ListAvatarTrainingJobs");
     const changed = withHeader(list, "x-acs-action", "DeleteAvatarTrainingJob");
-    await expect(verifyRpcV1HmacSha1(changed, worldAt(list).deps)).resolves.toBeDefined();
+    await expect(verifyRpcV1HmacSha1(changed, worldAt(list).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("accepts a signature whose + was sent unencoded (and so decoded as a space)", async () => {
@@ -125,9 +135,9 @@ describe("verifyRpcV1HmacSha1 with requests from @alicloud/openapi-client (signa
       /Signature=[^&]*/,
       `Signature=${encodeRfc3986(signature).replaceAll("%2B", "+")}`,
     );
-    await expect(
-      verifyRpcV1HmacSha1(withChanges(list, { rawQuery }), worldAt(list).deps),
-    ).resolves.toBeDefined();
+    await expect(verifyRpcV1HmacSha1(withChanges(list, { rawQuery }), worldAt(list).deps)).resolves.toEqual(
+      PRINCIPAL,
+    );
   });
 
   it("accepts any query and form values the SDK can send", async () => {
@@ -147,9 +157,7 @@ describe("verifyRpcV1HmacSha1 with requests from @alicloud/openapi-client (signa
           query,
           ...(Object.keys(bodyOnly).length > 0 ? { body: bodyOnly } : {}),
         });
-        await expect(verifyRpcV1HmacSha1(req, worldAt(req).deps)).resolves.toMatchObject({
-          projectId: PROJECT_ID,
-        });
+        await expect(verifyRpcV1HmacSha1(req, worldAt(req).deps)).resolves.toEqual(PRINCIPAL);
       }),
       { numRuns: 25 },
     );
@@ -231,7 +239,7 @@ describe("verifyRpcV1HmacSha1 rejects changed requests", () => {
         fc.nat(),
         async (sample, kind, n) => {
           const original = samples[sample] as Captured;
-          const keys = kind === "wrong secret" ? [{ ...ACCESS_KEY, secret: "another-secret" }] : [ACCESS_KEY];
+          const keys = kind === "wrong secret" ? [{ ...ACCESS_KEY, secret: "another-secret" }] : undefined;
           const error = await expectRejected(
             verifyRpcV1HmacSha1(tamper(original, kind, n), worldAt(original, keys).deps),
             "SIGNATURE_MISMATCH",
@@ -316,7 +324,9 @@ describe("verifyRpcV1HmacSha1 checks parameters, time and keys", () => {
   });
 
   it("accepts 15 minutes of skew and rejects more with TIMESTAMP_EXPIRED", async () => {
-    await expect(verifyRpcV1HmacSha1(req, fakeWorld(timestampMs - 15 * 60_000).deps)).resolves.toBeDefined();
+    await expect(verifyRpcV1HmacSha1(req, fakeWorld(timestampMs - 15 * 60_000).deps)).resolves.toEqual(
+      PRINCIPAL,
+    );
     const error = await expectRejected(
       verifyRpcV1HmacSha1(req, fakeWorld(timestampMs + 20 * 60_000).deps),
       "TIMESTAMP_EXPIRED",

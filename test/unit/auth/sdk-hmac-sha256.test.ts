@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { encodeRfc3986, parseUrlEncoded } from "../../../src/auth/percent-encoding.js";
 import { checkSdkHead, verifySdkHmacSha256, verifySdkSignature } from "../../../src/auth/sdk-hmac-sha256.js";
-import type { IncomingSignedRequest } from "../../../src/auth/signed-request.js";
+import type { AccessKeyRecord, IncomingSignedRequest } from "../../../src/auth/signed-request.js";
 import {
   ACCESS_KEY,
   AWKWARD_VALUES,
@@ -18,7 +18,9 @@ import {
   expectRejected,
   fakeWorld,
   HEX_DIGITS,
+  OTHER_KEY,
   PROJECT_ID,
+  principalOf,
   rejection,
   requireCjs,
   withChanges,
@@ -47,22 +49,22 @@ interface SdkCall {
   data?: unknown;
 }
 
-function client(hostAndPort: string, secret = ACCESS_KEY.secret): HcClient {
+function client(hostAndPort: string, secret = ACCESS_KEY.secret, key = ACCESS_KEY): HcClient {
   const credentials = new BasicCredentials()
-    .withAk(ACCESS_KEY.accessKeyId)
+    .withAk(key.accessKeyId)
     .withSk(secret)
-    .withProjectId(PROJECT_ID);
+    .withProjectId(key.projectId);
   return new ClientBuilder((hc: HcClient) => hc)
     .withEndpoint(`http://${hostAndPort}`)
     .withCredential(credentials)
     .build();
 }
 
-/** Sends one call through the real SDK and returns the request the server received. */
-function sendWithSdk(call: SdkCall, secret?: string): Promise<Captured> {
+/** Sends one call through the real SDK (signed by `key`) and returns the request the server received. */
+function sendWithSdk(call: SdkCall, secret?: string, key?: AccessKeyRecord): Promise<Captured> {
   return captureOne(async (hostAndPort) => {
     // The SDK's typings demand a contentType; generated clients omit it for some DELETEs.
-    await client(hostAndPort, secret).sendRequest({
+    await client(hostAndPort, secret, key).sendRequest({
       queryParams: {},
       pathParams: {},
       headers: {},
@@ -87,8 +89,11 @@ const commandCall: SdkCall = {
   data: { command: "SUBMITVERIFYING", comment_data: { comment_message: "雪花 ❄ ok" } },
 };
 
-/** Fresh deps whose clock reads the moment the request arrived. */
-function worldAt(req: Captured, keys = [ACCESS_KEY]) {
+/** The principal every accepted request below must resolve to. */
+const PRINCIPAL = principalOf("SDK-HMAC-SHA256");
+
+/** Fresh deps whose clock reads the moment the request arrived; another project's key is there too. */
+function worldAt(req: Captured, keys = [ACCESS_KEY, OTHER_KEY]) {
   return fakeWorld(req.receivedAtMs, keys);
 }
 
@@ -113,17 +118,23 @@ describe("verifySdkHmacSha256 with requests from the Huawei SDK", () => {
     });
   });
 
+  it("resolves the key the request names to that key's own project, among several", async () => {
+    const other = await sendWithSdk(listCall, OTHER_KEY.secret, OTHER_KEY);
+    expect(other.path).toContain(`/v1/${OTHER_KEY.projectId}/`);
+    await expect(verifySdkHmacSha256(other, worldAt(other).deps)).resolves.toEqual(
+      principalOf("SDK-HMAC-SHA256", OTHER_KEY),
+    );
+  });
+
   it("accepts a POST with a JSON body", async () => {
     expect(command.body.toString()).toContain("SUBMITVERIFYING");
-    await expect(verifySdkHmacSha256(command, worldAt(command).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
+    await expect(verifySdkHmacSha256(command, worldAt(command).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("checks the head (shape, date, key) before the body, and the signature over the body after", async () => {
     const { body, ...head } = command;
     const checked = await checkSdkHead(head, worldAt(command).deps);
-    expect(verifySdkSignature(checked, command)).toMatchObject({ projectId: PROJECT_ID });
+    expect(verifySdkSignature(checked, command)).toEqual(PRINCIPAL);
     expect(() => verifySdkSignature(checked, { ...command, body: Buffer.from(`${body} `) })).toThrow(
       /signature does not match/,
     );
@@ -132,8 +143,8 @@ describe("verifySdkHmacSha256 with requests from the Huawei SDK", () => {
 
   it("accepts the same request twice: this scheme has no nonce", async () => {
     const { deps } = worldAt(list);
-    await verifySdkHmacSha256(list, deps);
-    await expect(verifySdkHmacSha256(list, deps)).resolves.toMatchObject({ scheme: "SDK-HMAC-SHA256" });
+    await expect(verifySdkHmacSha256(list, deps)).resolves.toEqual(PRINCIPAL);
+    await expect(verifySdkHmacSha256(list, deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("accepts PUT and DELETE calls", async () => {
@@ -149,28 +160,22 @@ describe("verifySdkHmacSha256 with requests from the Huawei SDK", () => {
       url: `${JOBS}/{job_id}`,
       pathParams: { job_id: "job-1" },
     });
-    await expect(verifySdkHmacSha256(put, worldAt(put).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
-    await expect(verifySdkHmacSha256(del, worldAt(del).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
+    await expect(verifySdkHmacSha256(put, worldAt(put).deps)).resolves.toEqual(PRINCIPAL);
+    await expect(verifySdkHmacSha256(del, worldAt(del).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("signs the already-encoded path: a path parameter with a space is signed as %2520", async () => {
     const req = await sendWithSdk({ ...commandCall, pathParams: { job_id: "job 1" } });
     expect(req.path).toContain("/job%201/");
-    await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toMatchObject({
-      projectId: PROJECT_ID,
-    });
+    await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("treats a path with and without the trailing slash alike (the SDK strips it but signs it)", async () => {
     const req = await sendWithSdk({ ...listCall, url: `${JOBS}/` });
     expect(req.path.endsWith("/jobs")).toBe(true);
-    await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toBeDefined();
+    await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toEqual(PRINCIPAL);
     const slashed = withChanges(req, { path: `${req.path}/` });
-    await expect(verifySdkHmacSha256(slashed, worldAt(req).deps)).resolves.toBeDefined();
+    await expect(verifySdkHmacSha256(slashed, worldAt(req).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("accepts X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD, which the SDK sends for non-JSON bodies", async () => {
@@ -183,11 +188,11 @@ describe("verifySdkHmacSha256 with requests from the Huawei SDK", () => {
     });
     expect(upload.headers["x-sdk-content-sha256"]).toBe("UNSIGNED-PAYLOAD");
     const { deps } = worldAt(upload);
-    await expect(verifySdkHmacSha256(upload, deps)).resolves.toMatchObject({ projectId: PROJECT_ID });
+    await expect(verifySdkHmacSha256(upload, deps)).resolves.toEqual(PRINCIPAL);
     // By design the body is then not covered, but everything else still is.
     await expect(
       verifySdkHmacSha256(withChanges(upload, { body: Buffer.from("other") }), deps),
-    ).resolves.toBeDefined();
+    ).resolves.toEqual(PRINCIPAL);
     await expectRejected(
       verifySdkHmacSha256(withChanges(upload, { method: "POST" }), deps),
       "SIGNATURE_MISMATCH",
@@ -204,7 +209,7 @@ describe("verifySdkHmacSha256 with requests from the Huawei SDK", () => {
       headers: { "X-App-UserId": "u", "x-a_b": "1", "x-a-b": "2" },
     });
     expect(req.headers.authorization).toContain("SignedHeaders=content-type;host;x-a-b;x-a_b;x-app-userid");
-    await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toBeDefined();
+    await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toEqual(PRINCIPAL);
   });
 
   it("accepts any query values the SDK can send", async () => {
@@ -220,9 +225,7 @@ describe("verifySdkHmacSha256 with requests from the Huawei SDK", () => {
     await fc.assert(
       fc.asyncProperty(queryParams, async (params) => {
         const req = await sendWithSdk({ ...listCall, queryParams: params });
-        await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toMatchObject({
-          projectId: PROJECT_ID,
-        });
+        await expect(verifySdkHmacSha256(req, worldAt(req).deps)).resolves.toEqual(PRINCIPAL);
       }),
       { numRuns: 25 },
     );
@@ -318,7 +321,7 @@ describe("verifySdkHmacSha256 rejects changed requests", () => {
         async (sample, kind, n) => {
           const original = samples[sample] as Captured;
           const keys =
-            kind === "wrong secret" ? [{ ...ACCESS_KEY, secret: `${ACCESS_KEY.secret}0` }] : [ACCESS_KEY];
+            kind === "wrong secret" ? [{ ...ACCESS_KEY, secret: `${ACCESS_KEY.secret}0` }] : undefined;
           const error = await expectRejected(
             verifySdkHmacSha256(tamper(original, kind, n), worldAt(original, keys).deps),
             "SIGNATURE_MISMATCH",
@@ -382,7 +385,7 @@ describe("verifySdkHmacSha256 checks time and keys", () => {
 
   it("accepts exactly 15 minutes of skew either way", async () => {
     for (const offset of [-15 * 60_000, 15 * 60_000]) {
-      await expect(verifySdkHmacSha256(req, fakeWorld(dateMs + offset).deps)).resolves.toBeDefined();
+      await expect(verifySdkHmacSha256(req, fakeWorld(dateMs + offset).deps)).resolves.toEqual(PRINCIPAL);
     }
   });
 

@@ -11,6 +11,7 @@ import { expect } from "vitest";
 import type {
   AccessKeyRecord,
   IncomingSignedRequest,
+  Principal,
   VerifierDeps,
 } from "../../../src/auth/signed-request.js";
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../../../src/auth/signed-request.js";
@@ -25,6 +26,17 @@ export const ACCESS_KEY: AccessKeyRecord = {
   secret: "s3cr3t/Secret+Key=With~Odd!Chars",
   projectId: PROJECT_ID,
 };
+/** A key of another project, in every fake world: a verifier must resolve the key a request names. */
+export const OTHER_KEY: AccessKeyRecord = {
+  accessKeyId: "DOPPELAKOTHER0000000",
+  secret: "another-project's/secret",
+  projectId: "ffeeddccbbaa40998877665544332211",
+};
+
+/** Who a request signed with `key` under `scheme` must resolve to: the key's own project and id. */
+export function principalOf(scheme: Principal["scheme"], key: AccessKeyRecord = ACCESS_KEY): Principal {
+  return { projectId: key.projectId, accessKeyId: key.accessKeyId, scheme };
+}
 
 interface FakeWorld {
   readonly deps: VerifierDeps;
@@ -33,7 +45,10 @@ interface FakeWorld {
 }
 
 /** Deps backed by maps; `now` is fixed so skew tests are exact. */
-export function fakeWorld(nowMs: number, keys: readonly AccessKeyRecord[] = [ACCESS_KEY]): FakeWorld {
+export function fakeWorld(
+  nowMs: number,
+  keys: readonly AccessKeyRecord[] = [ACCESS_KEY, OTHER_KEY],
+): FakeWorld {
   const byId = new Map(keys.map((key) => [key.accessKeyId, key]));
   const nonces = new Map<string, number>();
   return {
@@ -188,17 +203,19 @@ export interface IceCall {
 
 /**
  * Calls ICE the way the generated `@alicloud/ice20201109` client does (RPC style through `callApi`),
- * signed with V3 (`ACS3-HMAC-SHA256`) or `v2` (RPC v1 HMAC-SHA1), and captures the request as sent.
+ * signed with V3 (`ACS3-HMAC-SHA256`) or `v2` (RPC v1 HMAC-SHA1) by `ACCESS_KEY` unless told otherwise,
+ * and captures the request as sent.
  */
 export function sendIceWithSdk(
   call: IceCall,
   signing: "v3" | "v2",
   secret = ACCESS_KEY.secret,
+  accessKeyId = ACCESS_KEY.accessKeyId,
 ): Promise<Captured> {
   return captureOne(async (hostAndPort) => {
     const client = new OpenApi.default(
       new OpenApi.Config({
-        accessKeyId: ACCESS_KEY.accessKeyId,
+        accessKeyId,
         accessKeySecret: secret,
         endpoint: hostAndPort,
         protocol: "http",
