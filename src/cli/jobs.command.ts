@@ -1,48 +1,24 @@
-// Over 400 lines because the resumable multipart uploader, the saved upload state, the progress bar
-// and the output formatting still live beside the commands; issue 9 moves each into its own module.
-import { createHash } from "node:crypto";
-import { setMaxListeners } from "node:events";
-import { createReadStream } from "node:fs";
-import { chmod, mkdir, open, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import http from "node:http";
-import https from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { fileTypeFromBuffer } from "file-type";
-import { UPLOAD_STATES } from "../domain/job-commands.js";
-import { ACCEPTED_TYPES } from "../domain/job-files.js";
-import { ALL_STATES, type JobState } from "../domain/states.js";
-import {
-  type ApiError,
-  apiErrorOf,
-  type ClientFlags,
-  type CreateJobResponse,
-  clientSettings,
-  DEFAULT_ENDPOINT,
-  DoppelClient,
-  type JobDetail,
-  type JobInfo,
-  networkError,
-} from "./api-client.js";
+import { isDoppelError } from "../domain/errors.js";
+import { isHexId } from "../domain/job.js";
+import { checkTags, MAX_TAG_LENGTH, MAX_TAGS, requiredText } from "../domain/job-fields.js";
+import { ALL_STATES } from "../domain/states.js";
+import { type ClientFlags, clientSettings, DEFAULT_ENDPOINT, DoppelClient } from "./api-client.js";
+import { followJob } from "./follow-job.js";
+import { listText, printResult, showText, uploadText } from "./job-output.js";
+import { DEFAULT_CONCURRENCY, putPart } from "./multipart-uploader.js";
+import { forgetUploadState, loadUploadState, saveUploadState, uploadStateDir } from "./saved-upload.js";
+import { uploadTrainingVideo } from "./training-video-upload.js";
+import { checkUploadFile } from "./upload-file-check.js";
 
-/**
- * Parts sent at once. Measured with `npm run bench:upload` (1 GiB in 10 parts over loopback into one
- * server process on a 2-core machine, best of 2 rounds): 1 at once 145 MB/s, 2 at once 180 MB/s,
- * 3 at once 176 MB/s. With one part in flight the server idles while a part's file is fsynced and the
- * next request starts; beyond 2 the server's hashing and disk are the limit. Over a real network 2
- * streams also ride out one slow connection better than one.
- */
-export const DEFAULT_CONCURRENCY = 2;
+// `npm run bench:upload` imports the uploader from here.
+export { DEFAULT_CONCURRENCY, uploadParts } from "./multipart-uploader.js";
 
 /** With `--file` and no `--parts`, one part per this many bytes (so a cut upload redoes at most this). */
 const AUTO_PART_BYTES = 256 * 1024 * 1024;
 
-/** Read size for parts: large reads keep syscalls and HTTP chunks few. */
-const CHUNK_BYTES = 1024 * 1024;
-
 const MAX_PARTS = 1000;
-const JOB_ID = /^[0-9a-f]{32}$/;
 
 const UPLOAD_CHOICE = `
 Upload URLs: MetaStudio hands out a job's upload URLs only when the job is created (and when it is
@@ -69,7 +45,7 @@ export function registerJobsCommands(program: Command): void {
       (v) => integer("--parts", v, 1, MAX_PARTS),
     )
     .option("--batch <name>", "batch name", (v) => text("--batch", v, 255))
-    .option("--tag <tag...>", "tags (up to 20, each up to 64 characters)")
+    .option("--tag <tag...>", `tags (up to ${MAX_TAGS}, each up to ${MAX_TAG_LENGTH} characters)`)
     .option(
       "--file <video>",
       "also upload this video (MP4, MOV or WebM) and confirm it, as `jobs upload` does",
@@ -81,7 +57,11 @@ export function registerJobsCommands(program: Command): void {
     .addOption(concurrencyOption())
     .option("--json", "print JSON")
     .action(async (opts: CreateOpts, command: Command) => {
-      const tags = checkTags(opts.tag ?? []);
+      // Trimmed first: the server receives trimmed tags, so their length counts without the spaces.
+      const tags = checkTags(
+        (opts.tag ?? []).map((tag) => tag.trim()),
+        "--tag",
+      );
       const file =
         opts.file === undefined
           ? undefined
@@ -183,7 +163,7 @@ export function registerJobsCommands(program: Command): void {
     .action(async (opts: { job: string; json?: boolean }, command: Command) => {
       const client = clientOf(command);
       await client.command(opts.job, "SUBMITVERIFYING");
-      await unlink(uploadStatePath(opts.job)).catch(() => {});
+      await forgetUploadState(opts.job);
       const job = await client.showJob(opts.job);
       printResult(
         opts.json,
@@ -227,7 +207,7 @@ export function registerJobsCommands(program: Command): void {
     .requiredOption("--job <id>", "job id", jobIdArg)
     .action(async (opts: { job: string }, command: Command) => {
       await clientOf(command).deleteJob(opts.job);
-      await unlink(uploadStatePath(opts.job)).catch(() => {});
+      await forgetUploadState(opts.job);
       process.stdout.write(`deleted job ${opts.job}\n`);
     });
 }
@@ -274,10 +254,6 @@ function clientOf(command: Command): DoppelClient {
   return new DoppelClient(clientSettings(command.opts<ClientFlags>()));
 }
 
-function printResult(json: boolean | undefined, value: unknown, text: string): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
-}
-
 // ---- argument checks -------------------------------------------------------------------------------
 
 function integer(flag: string, raw: string, min: number, max: number): number {
@@ -287,16 +263,20 @@ function integer(flag: string, raw: string, min: number, max: number): number {
   return Number(raw);
 }
 
+/** Trimmed, non-blank text of at most `max` characters, by the rule the server applies to what it gets. */
 function text(flag: string, raw: string, max: number): string {
-  const value = raw.trim();
-  if (value === "") throw new InvalidArgumentError(`${flag} must not be empty.`);
-  if (value.length > max) throw new InvalidArgumentError(`${flag} is longer than ${max} characters.`);
-  return value;
+  try {
+    return requiredText(flag, raw.trim(), max);
+  } catch (error) {
+    // The domain's INVALID_PARAMETER names the flag; as commander's own error it exits like a bad flag.
+    if (isDoppelError(error)) throw new InvalidArgumentError(`${error.message}.`);
+    throw error;
+  }
 }
 
 function jobIdArg(raw: string): string {
   const value = raw.trim();
-  if (!JOB_ID.test(value)) {
+  if (!isHexId(value)) {
     throw new InvalidArgumentError(
       "expected a job id: 32 lowercase hexadecimal characters, as `doppel jobs create` or `doppel jobs list` print it.",
     );
@@ -316,557 +296,4 @@ function stateArg(raw: string): string {
     );
   }
   return states.join(",");
-}
-
-function checkTags(tags: readonly string[]): string[] {
-  const checked = tags.map((t) => text("--tag", t, 64));
-  if (checked.length > 20) throw new Error(`at most 20 tags (got ${checked.length})`);
-  return [...new Set(checked)];
-}
-
-/**
- * A readable, non-empty regular file of at least one byte per part, whose first bytes say it is of a
- * kind the server takes in `slot` — checked here so a wrong file fails before anything is sent.
- */
-async function checkUploadFile(
-  flag: string,
-  path: string,
-  slot: "training-video" | "grant-file",
-  parts = 1,
-): Promise<{ path: string; size: number }> {
-  let size: number;
-  try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new Error(`${flag} ${path} is not a regular file`);
-    size = info.size;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new Error(`${flag} ${path} does not exist`);
-    if (code === "EACCES") throw new Error(`${flag} ${path} cannot be read (permission denied)`);
-    throw error;
-  }
-  if (size === 0) throw new Error(`${flag} ${path} is empty`);
-  if (size < parts) throw new Error(`${flag} ${path} has ${size} bytes, fewer than its ${parts} parts`);
-  const handle = await open(path, "r");
-  let head: Buffer;
-  try {
-    const buffer = Buffer.alloc(Math.min(size, 4100));
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    head = buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-  const mime = (await fileTypeFromBuffer(head))?.mime;
-  const accepted = ACCEPTED_TYPES[slot];
-  if (mime === undefined || !accepted.includes(mime)) {
-    const what = slot === "training-video" ? "the training video" : "a consent file";
-    throw new Error(
-      `${flag} ${path} is ${mime ?? "of an unrecognised kind"}; ${what} must be one of ${accepted.join(", ")}`,
-    );
-  }
-  return { path, size };
-}
-
-// ---- saved upload URLs -----------------------------------------------------------------------------
-
-interface UploadState {
-  readonly job_id: string;
-  readonly endpoint: string;
-  readonly project_id: string;
-  readonly created_at: string;
-  readonly expires_at: string;
-  readonly training_video_upload_url: string[];
-}
-
-function uploadStateDir(): string {
-  return join(tmpdir(), "doppel-uploads");
-}
-
-export function uploadStatePath(jobId: string): string {
-  return join(uploadStateDir(), `${jobId}.json`);
-}
-
-/** Saves a new job's upload URLs (owner-only: they are credentials for 24 hours). */
-async function saveUploadState(
-  client: DoppelClient,
-  created: CreateJobResponse,
-): Promise<{ path: string; expiresAt: string }> {
-  const expires = Number(
-    new URL(created.training_video_upload_url[0] ?? "http://x/").searchParams.get("expires"),
-  );
-  const expiresAt =
-    Number.isFinite(expires) && expires > 0 ? new Date(expires * 1000).toISOString() : "unknown";
-  const state: UploadState = {
-    job_id: created.job_id,
-    endpoint: client.endpoint,
-    project_id: client.settings.projectId,
-    created_at: new Date().toISOString(),
-    expires_at: expiresAt,
-    training_video_upload_url: created.training_video_upload_url,
-  };
-  const dir = uploadStateDir();
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const path = uploadStatePath(created.job_id);
-  const temp = `${path}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await chmod(temp, 0o600);
-  await rename(temp, path);
-  return { path, expiresAt };
-}
-
-async function loadUploadState(jobId: string): Promise<UploadState> {
-  const path = uploadStatePath(jobId);
-  let raw: string;
-  try {
-    raw = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    throw new Error(
-      `no upload URLs saved for job ${jobId} (${path}). MetaStudio gives upload URLs only when a job is created, so \`doppel jobs upload\` uses the ones \`doppel jobs create\` saved on this machine. Upload from the machine (and TMPDIR) that created the job, or create a new job with \`doppel jobs create --file <video>\``,
-    );
-  }
-  let state: UploadState;
-  try {
-    state = JSON.parse(raw) as UploadState;
-  } catch {
-    throw new Error(`${path} is not valid JSON; delete it and create the job again`);
-  }
-  const urls = state.training_video_upload_url;
-  if (!Array.isArray(urls) || urls.length === 0 || !urls.every((u) => typeof u === "string")) {
-    throw new Error(`${path} has no training_video_upload_url list; delete it and create the job again`);
-  }
-  const expires = Date.parse(state.expires_at);
-  if (Number.isFinite(expires) && expires <= Date.now()) {
-    throw new Error(
-      `the upload URLs of job ${jobId} expired at ${state.expires_at} (they are valid for 24 hours after create). MetaStudio issues no new ones for a job waiting for its upload: delete it (doppel jobs delete --job ${jobId}) and create it again`,
-    );
-  }
-  return state;
-}
-
-// ---- uploading -------------------------------------------------------------------------------------
-
-export interface PartRange {
-  readonly partNumber: number;
-  /** First byte, inclusive. */
-  readonly start: number;
-  /** Last byte + 1. */
-  readonly end: number;
-}
-
-/** Splits `size` bytes into `parts` byte ranges whose lengths differ by at most one, in order. */
-export function partRanges(size: number, parts: number): PartRange[] {
-  return Array.from({ length: parts }, (_, i) => ({
-    partNumber: i + 1,
-    start: Math.floor((i * size) / parts),
-    end: Math.floor(((i + 1) * size) / parts),
-  }));
-}
-
-export interface PartResult {
-  readonly partNumber: number;
-  readonly bytes: number;
-  readonly md5: string;
-  /** `skipped`: the server had this part with the same MD5 already. */
-  readonly status: "skipped" | "sent";
-}
-
-export interface UploadPartsOptions {
-  readonly file: string;
-  readonly size: number;
-  /** One upload URL per part, in part order. */
-  readonly urls: readonly string[];
-  /** Parts the server has already (GET_MULTIPART_UPLOADED): part number → etag (MD5). */
-  readonly present?: ReadonlyMap<number, string>;
-  readonly concurrency?: number;
-  /** Called as bytes are sent (or found already uploaded). */
-  readonly onBytes?: (bytes: number) => void;
-  readonly onPart?: (result: PartResult) => void;
-}
-
-/**
- * Streams each part of `file` to its URL, `concurrency` at a time, skipping parts the server already has
- * with the same MD5. Each part is hashed as it streams and must come back with that MD5 as its ETag.
- * The first failure stops the other parts and is thrown.
- */
-export async function uploadParts(options: UploadPartsOptions): Promise<PartResult[]> {
-  const ranges = partRanges(options.size, options.urls.length);
-  const results: PartResult[] = [];
-  const abort = new AbortController();
-  // One abort listener per part in flight; up to 16 are expected, not a leak.
-  setMaxListeners(64, abort.signal);
-  const agent = new http.Agent({ keepAlive: true });
-  const secureAgent = new https.Agent({ keepAlive: true });
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (failure === undefined) {
-      const range = ranges[next++];
-      if (range === undefined) return;
-      const url = options.urls[range.partNumber - 1] as string;
-      try {
-        const result = await uploadPart(range, url);
-        results.push(result);
-        options.onPart?.(result);
-      } catch (error) {
-        if (failure === undefined) failure = error;
-        abort.abort();
-      }
-    }
-  };
-  const uploadPart = async (range: PartRange, url: string): Promise<PartResult> => {
-    const bytes = range.end - range.start;
-    const etag = options.present?.get(range.partNumber);
-    if (etag !== undefined) {
-      const md5 = await md5OfRange(options.file, range, abort.signal);
-      if (md5 === etag.toLowerCase()) {
-        options.onBytes?.(bytes);
-        return { partNumber: range.partNumber, bytes, md5, status: "skipped" };
-      }
-    }
-    const sent = await putPart(url, options.file, range, {
-      agent: url.startsWith("https:") ? secureAgent : agent,
-      signal: abort.signal,
-      onBytes: options.onBytes,
-    });
-    if (sent.etag !== sent.md5) {
-      throw new Error(
-        `part ${range.partNumber} arrived altered: the server stored MD5 ${sent.etag}, the file's bytes have ${sent.md5}; run the upload again`,
-      );
-    }
-    return { partNumber: range.partNumber, bytes, md5: sent.md5, status: "sent" };
-  };
-  try {
-    const workers = Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, ranges.length));
-    await Promise.all(Array.from({ length: workers }, worker));
-  } finally {
-    agent.destroy();
-    secureAgent.destroy();
-  }
-  if (failure !== undefined) throw failure;
-  return results.sort((a, b) => a.partNumber - b.partNumber);
-}
-
-async function md5OfRange(file: string, range: PartRange, signal: AbortSignal): Promise<string> {
-  const hash = createHash("md5");
-  const stream = createReadStream(file, {
-    start: range.start,
-    end: range.end - 1,
-    highWaterMark: CHUNK_BYTES,
-    signal,
-  });
-  for await (const chunk of stream) hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-/**
- * PUTs one byte range of a file with a Content-Length (node:http rather than fetch, which can only send
- * a stream chunked) and resolves with the ETag the server answered and the MD5 of what was sent.
- */
-function putPart(
-  url: string,
-  file: string,
-  range: PartRange,
-  options: { agent: http.Agent; signal: AbortSignal; onBytes?: ((bytes: number) => void) | undefined },
-): Promise<{ etag: string; md5: string }> {
-  const target = new URL(url);
-  const what = `part ${range.partNumber}`;
-  return new Promise((resolve, reject) => {
-    const hash = createHash("md5");
-    const source = createReadStream(file, {
-      start: range.start,
-      end: range.end - 1,
-      highWaterMark: CHUNK_BYTES,
-    });
-    const request = (target.protocol === "https:" ? https : http).request(target, {
-      method: "PUT",
-      agent: options.agent,
-      headers: {
-        "content-type": "application/octet-stream",
-        "content-length": String(range.end - range.start),
-      },
-    });
-    let settled = false;
-    let answered = false;
-    let sourceDone = false;
-    const onAbort = () => settle(new Error(`${what}: stopped because another part failed`));
-    function settle(error: unknown, value?: { etag: string; md5: string }): void {
-      if (settled) return;
-      settled = true;
-      options.signal.removeEventListener("abort", onAbort);
-      if (value === undefined) {
-        source.destroy();
-        request.destroy();
-        reject(error);
-      } else resolve(value);
-    }
-
-    request.on("response", (response) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", (error) => settle(error));
-      response.on("close", () => {
-        if (!response.complete)
-          settle(new Error(`${what}: the connection closed in the middle of the answer`));
-      });
-      response.on("end", () => {
-        const body = Buffer.concat(chunks).toString("utf8");
-        const status = response.statusCode ?? 0;
-        if (status !== 200) {
-          settle(uploadError(apiErrorOf(status, body, `the upload URL of ${what}`), range.partNumber));
-        } else if (!sourceDone) {
-          settle(new Error(`${what}: the server answered before the whole part was sent`));
-        } else {
-          const etag = String(response.headers.etag ?? "").replace(/^(W\/)?"|"$/g, "");
-          settle(undefined, { etag: etag.toLowerCase(), md5: hash.digest("hex") });
-        }
-      });
-    });
-    request.on("error", (error) => {
-      // When the server refused the part and closed the connection, its answer explains it better.
-      if (answered) return;
-      const reworded = networkError(error, url, target.origin);
-      settle(reworded ? new Error(`${what}: ${reworded.message}`) : error);
-    });
-    source.on("data", (chunk) => {
-      hash.update(chunk as Buffer);
-      options.onBytes?.(chunk.length);
-    });
-    source.on("end", () => {
-      sourceDone = true;
-    });
-    source.on("error", (error) => settle(error));
-    options.signal.addEventListener("abort", onAbort);
-    if (options.signal.aborted) onAbort();
-    else source.pipe(request);
-  });
-}
-
-/** A refused upload; an expired or altered URL cannot be renewed for a job waiting for its upload. */
-function uploadError(error: ApiError, part: number): Error {
-  if (error.status === 403) {
-    return new Error(
-      `part ${part}: ${error.message}. Upload URLs are valid for 24 hours after \`doppel jobs create\` and cannot be renewed for a job waiting for its upload; delete the job and create it again`,
-    );
-  }
-  return new Error(`part ${part}: ${error.message}`);
-}
-
-export interface UploadSummary {
-  readonly job_id: string;
-  readonly size: number;
-  readonly parts: readonly PartResult[];
-  /** SHA-256 of the assembled video, as the server recorded it. */
-  readonly sha256: string | undefined;
-}
-
-/**
- * The whole upload of a job's training video: checks the job, asks which parts are there already,
- * sends the others, then assembles them with CONFIRM_MULTIPART_UPLOADED.
- */
-export async function uploadTrainingVideo(
-  client: DoppelClient,
-  options: { jobId: string; file: string; urls: readonly string[]; concurrency?: number; progress?: boolean },
-): Promise<UploadSummary> {
-  const { jobId, file, urls } = options;
-  const job = await client.showJob(jobId);
-  if (!UPLOAD_STATES.includes(job.state as JobState)) {
-    throw new Error(
-      `job ${jobId} is in state ${job.state}; its training video can be uploaded only in ${UPLOAD_STATES.join(", ")}`,
-    );
-  }
-  if (job.video_multipart_count !== urls.length) {
-    throw new Error(
-      `job ${jobId} now takes ${job.video_multipart_count} part(s) but ${urls.length} upload URL(s) were saved; it was updated since it was created, so its saved URLs no longer apply`,
-    );
-  }
-  const { size } = await stat(file);
-  const listed = await client.command(jobId, "GET_MULTIPART_UPLOADED");
-  const present = new Map((listed.multipart_data ?? []).map((p) => [p.part_number, p.etag]));
-  const bar = options.progress ? new UploadProgress(size, urls.length) : undefined;
-  let parts: PartResult[];
-  try {
-    parts = await uploadParts({
-      file,
-      size,
-      urls,
-      present,
-      concurrency: options.concurrency,
-      onBytes: (n) => bar?.bytes(n),
-      onPart: (result) => bar?.part(result),
-    });
-  } finally {
-    bar?.end();
-  }
-  bar?.note(`assembling ${urls.length} part${urls.length > 1 ? "s" : ""} on the server…`);
-  await client.command(jobId, "CONFIRM_MULTIPART_UPLOADED");
-  const after = await client.showJob(jobId);
-  const log = after.operation_logs.filter((l) => l.log_type === "CONFIRM_MULTIPART_UPLOADED").at(-1);
-  const sha256 = /sha256 ([0-9a-f]{64})/.exec(log?.log_description ?? "")?.[1];
-  return { job_id: jobId, size, parts, sha256 };
-}
-
-function uploadText(summary: UploadSummary): string {
-  const total = summary.parts.length;
-  const lines = summary.parts.map((p) =>
-    p.status === "skipped"
-      ? `part ${p.partNumber}/${total}: already uploaded, skipped (${formatBytes(p.bytes)}, md5 ${p.md5})`
-      : `part ${p.partNumber}/${total}: sent ${formatBytes(p.bytes)} (md5 ${p.md5})`,
-  );
-  lines.push(
-    `assembled ${total} part${total > 1 ? "s" : ""}: ${summary.size} bytes${summary.sha256 ? `, sha256 ${summary.sha256}` : ""}`,
-    `next: doppel jobs submit --job ${summary.job_id}`,
-  );
-  return lines.join("\n");
-}
-
-/** Upload progress on stderr: a bar redrawn in place on a terminal, one line per part otherwise. */
-class UploadProgress {
-  readonly #out = process.stderr;
-  readonly #tty = process.stderr.isTTY === true;
-  readonly #started = performance.now();
-  #done = 0;
-  /** Bytes of finished parts (#done also counts parts still in flight). */
-  #partBytes = 0;
-  #parts = 0;
-  #drawnAt = 0;
-
-  constructor(
-    readonly total: number,
-    readonly partCount: number,
-  ) {}
-
-  bytes(n: number): void {
-    this.#done += n;
-    if (this.#tty && performance.now() - this.#drawnAt > 100) this.#draw();
-  }
-
-  part(result: PartResult): void {
-    this.#parts += 1;
-    this.#partBytes += result.bytes;
-    if (this.#tty) {
-      this.#draw();
-      return;
-    }
-    const verb = result.status === "skipped" ? "already uploaded" : "sent";
-    this.#out.write(
-      `part ${result.partNumber}/${this.partCount} ${verb} (${formatBytes(result.bytes)}); ${this.#parts}/${this.partCount} parts, ${this.#percent(this.#partBytes)}% of ${formatBytes(this.total)}\n`,
-    );
-  }
-
-  end(): void {
-    if (this.#tty) {
-      this.#draw();
-      this.#out.write("\n");
-    }
-  }
-
-  note(message: string): void {
-    this.#out.write(`${message}\n`);
-  }
-
-  #percent(bytes = this.#done): number {
-    return Math.floor((bytes / Math.max(1, this.total)) * 100);
-  }
-
-  #draw(): void {
-    this.#drawnAt = performance.now();
-    const pct = this.#percent();
-    const bar = "#".repeat(Math.floor(pct / 4)).padEnd(25, ".");
-    const seconds = (performance.now() - this.#started) / 1000;
-    const rate = seconds > 0 ? `  ${formatBytes(this.#done / seconds)}/s` : "";
-    this.#out.write(
-      `\r[${bar}] ${String(pct).padStart(3)}% ${formatBytes(this.#done)}/${formatBytes(this.total)}  ${this.#parts}/${this.partCount} parts${rate}   `,
-    );
-  }
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${Math.round(n)} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-// ---- show and list ---------------------------------------------------------------------------------
-
-/** States a waiting `jobs show --wait` stops at: the job needs nobody but its owner any more. */
-const SETTLED =
-  /FAILED$|^(JOB_SUCCESS|WAIT_USER_CONFIRM|JOB_FINISH|JOB_REJECT|JOB_PENDING|WAIT_FILE_UPLOAD)$/;
-
-/** Polls a job, printing each new history entry to stderr, until its state settles. */
-async function followJob(client: ReturnType<typeof clientOf>, jobId: string): Promise<JobDetail> {
-  let printed = 0;
-  for (;;) {
-    const job = await client.showJob(jobId);
-    for (const log of job.operation_logs.slice(printed)) {
-      process.stderr.write(`${log.operate_time}  ${log.log_type.padEnd(28)} ${log.log_description}\n`);
-      for (const reason of log.redo_reasons ?? []) process.stderr.write(`      - ${reason}\n`);
-    }
-    printed = job.operation_logs.length;
-    if (SETTLED.test(job.state)) return job;
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-  }
-}
-
-function showText(job: JobDetail): string {
-  const rows: Array<[string, string | undefined]> = [
-    ["job_id", job.job_id],
-    ["name", job.name],
-    ["state", job.state],
-    ["project_id", job.project_id],
-    ["created", job.create_time],
-    ["updated", job.last_update_time],
-    ["batch", job.batch_name],
-    ["tags", job.tags.length > 0 ? job.tags.join(", ") : undefined],
-    ["model", `${job.model_version} ${job.model_resolution}, matting ${job.matting_type}`],
-    ["video parts", String(job.video_multipart_count)],
-    ["training video", job.training_video_download_url],
-    ["asset", job.asset_id],
-    ["cover", job.cover_download_url],
-  ];
-  const lines = rows
-    .filter((row): row is [string, string] => row[1] !== undefined)
-    .map(([k, v]) => `${`${k}:`.padEnd(16)}${v}`);
-  lines.push("history:");
-  for (const log of job.operation_logs) {
-    lines.push(`  ${log.operate_time}  ${log.log_type.padEnd(28)} ${log.log_description}`);
-    for (const reason of log.redo_reasons ?? []) lines.push(`      - ${reason}`);
-  }
-  return lines.join("\n");
-}
-
-function listText(jobs: readonly JobInfo[], count: number, offset: number): string {
-  if (jobs.length === 0) return count === 0 ? "no jobs" : `no jobs at offset ${offset} (${count} in all)`;
-  const header = ["JOB ID", "STATE", "CREATED", "NAME", "BATCH", "TAGS"];
-  const rows = jobs.map((j) => [
-    j.job_id,
-    j.state,
-    j.create_time,
-    clip(j.name, 32),
-    clip(j.batch_name ?? "", 20),
-    clip(j.tags.join(","), 30),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const format = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  const last = offset + jobs.length;
-  const footer =
-    last < count
-      ? `jobs ${offset + 1}-${last} of ${count}; next page: --offset ${last}`
-      : `jobs ${offset + 1}-${last} of ${count}`;
-  return [format(header), ...rows.map(format), footer].join("\n");
-}
-
-function clip(value: string, max: number): string {
-  return value.length > max ? `${value.slice(0, max - 1)}…` : value;
 }

@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { partRanges } from "../../src/cli/jobs.command.js";
+import { partRanges } from "../../src/cli/multipart-uploader.js";
 import { doppel, doppelFails, serve, stopChild } from "../support/cli.js";
 
 /** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
