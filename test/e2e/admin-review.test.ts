@@ -1,14 +1,14 @@
 /**
- * The admin review API over real HTTP on both databases: operator tokens only, the queue of jobs in
- * MANUAL_VERIFYING, approve (on to preprocessing, with its task queued) and reject (with a reason the
- * user sees), refusals in MetaStudio's envelope, and no 5xx for any input.
+ * The admin review API on both databases, through `app.inject()`: operator tokens only, the queue of
+ * jobs in MANUAL_VERIFYING, approve (on to preprocessing, with its task queued) and reject (with a
+ * reason the user sees), refusals in MetaStudio's envelope, and no 5xx for any input.
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { listTasksOfJob } from "../../src/store/task.repository.js";
 import { ENGINES } from "../support/databases.js";
-import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+import { jobsUrl, startTestApp, type TestServer } from "../support/server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
 type Body = any;
@@ -18,13 +18,13 @@ describe.each(ENGINES)("admin review API on %s", (engine) => {
   let admin: string;
 
   beforeAll(async () => {
-    s = await startTestServer(engine, [80, 40], { DOPPEL_REVIEW: "manual" });
+    s = await startTestApp(engine, [80, 40], { DOPPEL_REVIEW: "manual" });
     admin = (await createAdminToken(s.t.runtime, "Alice")).token;
   });
   afterAll(async () => s?.close());
 
   const call = async (method: string, path: string, body?: unknown, token: string | null = admin) => {
-    const res = await fetch(`${s.baseUrl}/admin/v1${path}`, {
+    const res = await s.fetch(`${s.baseUrl}/admin/v1${path}`, {
       method,
       headers: {
         ...(token !== null && { Authorization: `Bearer ${token}` }),
@@ -36,7 +36,7 @@ describe.each(ENGINES)("admin review API on %s", (engine) => {
   };
   const show = async (project: TestServer["projects"][number], jobId: string) =>
     (await (
-      await fetch(`${jobsUrl(s, project.id)}/${jobId}`, { headers: { "X-Auth-Token": project.token } })
+      await s.fetch(`${jobsUrl(s, project.id)}/${jobId}`, { headers: { "X-Auth-Token": project.token } })
     ).json()) as Body;
 
   it("takes operator tokens only", async () => {
@@ -58,7 +58,7 @@ describe.each(ENGINES)("admin review API on %s", (engine) => {
     let expected = 0;
     for (const project of s.projects) {
       const listed = (await (
-        await fetch(jobsUrl(s, project.id, "state=MANUAL_VERIFYING&limit=100"), {
+        await s.fetch(jobsUrl(s, project.id, "state=MANUAL_VERIFYING&limit=100"), {
           headers: { "X-Auth-Token": project.token },
         })
       ).json()) as Body;
@@ -141,7 +141,7 @@ describe.each(ENGINES)("admin review API on %s", (engine) => {
         fc.constantFrom("approve", "reject"),
         fc.string({ maxLength: 12 }),
         async (id, body, verb, offset) => {
-          const res = await fetch(`${s.baseUrl}/admin/v1/reviews/${encodeURIComponent(id)}/${verb}`, {
+          const res = await s.fetch(`${s.baseUrl}/admin/v1/reviews/${encodeURIComponent(id)}/${verb}`, {
             method: "POST",
             headers: { Authorization: `Bearer ${admin}`, "Content-Type": "application/json" },
             body: body === undefined ? undefined : JSON.stringify(body),
@@ -149,7 +149,7 @@ describe.each(ENGINES)("admin review API on %s", (engine) => {
           expect(res.status).toBeGreaterThanOrEqual(400);
           expect(res.status).toBeLessThan(500);
           expect(Object.keys((await res.json()) as object).sort()).toEqual(["error_code", "error_msg"]);
-          const list = await fetch(`${s.baseUrl}/admin/v1/reviews?offset=${encodeURIComponent(offset)}`, {
+          const list = await s.fetch(`${s.baseUrl}/admin/v1/reviews?offset=${encodeURIComponent(offset)}`, {
             headers: { Authorization: `Bearer ${admin}` },
           });
           expect([200, 400]).toContain(list.status);

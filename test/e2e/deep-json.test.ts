@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { ENGINES } from "../support/databases.js";
-import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+import { jobsUrl, startTestApp, type TestServer } from "../support/server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
 type Body = any;
@@ -39,14 +39,14 @@ describe.each(ENGINES)("deeply nested JSON on %s", (engine) => {
   let operator: string;
 
   beforeAll(async () => {
-    s = await startTestServer(engine, [0]);
+    s = await startTestApp(engine, [0]);
     [a] = s.projects as [typeof a];
     operator = (await createAdminToken(s.t.runtime, "deep")).token;
   });
   afterAll(async () => s?.close());
 
   const createWith = async (voiceProperties: string) => {
-    const res = await fetch(jobsUrl(s, a.id), {
+    const res = await s.fetch(jobsUrl(s, a.id), {
       method: "POST",
       headers: { "X-Auth-Token": a.token, "Content-Type": "application/json" },
       body: `{"name":"Deep","voice_properties":${voiceProperties}}`,
@@ -67,7 +67,7 @@ describe.each(ENGINES)("deeply nested JSON on %s", (engine) => {
   it("refuses deep JSON on the admin and worker APIs, and answers ICE in its envelope", async () => {
     const deep = `{"worker":"w","x":${nested(1000, [false])}}`;
     for (const path of ["/worker/v1/claim", "/admin/v1/reviews/0123456789abcdef0123456789abcdef/approve"]) {
-      const res = await fetch(`${s.baseUrl}${path}`, {
+      const res = await s.fetch(`${s.baseUrl}${path}`, {
         method: "POST",
         headers: { Authorization: `Bearer ${operator}`, "Content-Type": "application/json" },
         body: deep,
@@ -79,7 +79,7 @@ describe.each(ENGINES)("deeply nested JSON on %s", (engine) => {
       });
     }
     // ICE refuses an unsigned request before reading its body; either refusal is a 400 in its envelope.
-    const ice = await fetch(`${s.baseUrl}/`, {
+    const ice = await s.fetch(`${s.baseUrl}/`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: deep,

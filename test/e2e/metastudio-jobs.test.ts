@@ -1,14 +1,14 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINES } from "../support/databases.js";
-import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+import { jobsUrl, startTestApp, type TestServer } from "../support/server.js";
 
 describe.each(ENGINES)("MetaStudio create, show and delete on %s", (engine) => {
   let s: TestServer;
   let a: TestServer["projects"][number];
   let b: TestServer["projects"][number];
   const call = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) =>
-    fetch(url, {
+    s.fetch(url, {
       method,
       headers: {
         "X-Auth-Token": a.token,
@@ -19,7 +19,7 @@ describe.each(ENGINES)("MetaStudio create, show and delete on %s", (engine) => {
     });
 
   beforeAll(async () => {
-    s = await startTestServer(engine, [3, 1]);
+    s = await startTestApp(engine, [3, 1]);
     [a, b] = s.projects as [typeof a, typeof b];
   });
   afterAll(async () => s?.close());
@@ -102,7 +102,7 @@ describe.each(ENGINES)("MetaStudio create, show and delete on %s", (engine) => {
     };
     expect(listed.jobs.filter((j) => j.name === "Idem")).toHaveLength(1);
     // Another project may use the same token for its own job.
-    const other = await fetch(jobsUrl(s, b.id), {
+    const other = await s.fetch(jobsUrl(s, b.id), {
       method: "POST",
       headers: { "X-Auth-Token": b.token, "Content-Type": "application/json", "X-Client-Token": "token-123" },
       body: JSON.stringify(body),
@@ -145,7 +145,7 @@ describe.each(ENGINES)("MetaStudio create, show and delete on %s", (engine) => {
 
   it("never shows or deletes another project's job", async () => {
     const { job_id } = (await (
-      await fetch(jobsUrl(s, b.id), {
+      await s.fetch(jobsUrl(s, b.id), {
         method: "POST",
         headers: { "X-Auth-Token": b.token, "Content-Type": "application/json" },
         body: JSON.stringify({ name: "Theirs" }),

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_STATES } from "../../src/domain/states.js";
 import { ENGINES } from "../support/databases.js";
-import { jobsUrl, startTestServer, type TestServer, tokenApi } from "../support/server.js";
+import { jobsUrl, startTestApp, type TestServer, tokenApi } from "../support/server.js";
 
 const BASIC_INFO_KEYS = new Set([
   "job_id",
@@ -28,10 +28,10 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
   let a: TestServer["projects"][number];
   let b: TestServer["projects"][number];
   const get = (url: string, headers: Record<string, string> = {}) =>
-    fetch(url, { headers: { "X-Auth-Token": a.token, ...headers } });
+    s.fetch(url, { headers: { "X-Auth-Token": a.token, ...headers } });
 
   beforeAll(async () => {
-    s = await startTestServer(engine);
+    s = await startTestApp(engine);
     [a, b] = s.projects as [typeof a, typeof b];
   });
   afterAll(async () => s?.close());
@@ -124,10 +124,10 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
     expect(await other.json()).toMatchObject({ error_code: "MSS.00010009" });
     const query = await get(jobsUrl(s, a.id, `query_project_id=${b.id}`));
     expect(query.status).toBe(403);
-    const bad = await fetch(jobsUrl(s, a.id), { headers: { "X-Auth-Token": "dpl_nope" } });
+    const bad = await s.fetch(jobsUrl(s, a.id), { headers: { "X-Auth-Token": "dpl_nope" } });
     expect(bad.status).toBe(401);
     expect(await bad.json()).toMatchObject({ error_code: "MSS.00010008" });
-    const none = await fetch(jobsUrl(s, a.id));
+    const none = await s.fetch(jobsUrl(s, a.id));
     expect(none.status).toBe(401);
     expect(((await none.json()) as { error_msg: string }).error_msg).toMatch(/no credentials/);
   });
@@ -172,7 +172,7 @@ describe.each(ENGINES)("MetaStudio list over HTTP on %s", (engine) => {
     const long = await get(`${s.baseUrl}/v1/${"x".repeat(300)}/digital-human-training-manage/user/jobs`);
     expect(long.status).toBe(400);
     expect(await long.json()).toMatchObject({ error_code: "MSS.00000003" });
-    const method = await fetch(jobsUrl(s, a.id), { method: "PATCH", headers: { "X-Auth-Token": a.token } });
+    const method = await s.fetch(jobsUrl(s, a.id), { method: "PATCH", headers: { "X-Auth-Token": a.token } });
     expect(method.status).toBe(405);
     expect(await method.json()).toMatchObject({ error_code: "MSS.00010004" });
   });

@@ -1,8 +1,8 @@
 /**
- * The worker protocol over real HTTP, as a trainer on another machine would speak it: claim, inputs
- * by signed URL, heartbeats with progress, outputs by signed URL, complete or fail; leases that run
- * out; and, on real clips, a remote trainer (the reference trainer driven over HTTP) taking a job to
- * JOB_SUCCESS while the server's own workers do everything else.
+ * The worker protocol as a trainer on another machine would speak it: claim, inputs by signed URL,
+ * heartbeats with progress, outputs by signed URL, complete or fail; leases that run out (through
+ * `app.inject()`); and, on real clips over a real port, a remote trainer (the reference trainer driven
+ * over HTTP) taking a job to JOB_SUCCESS while the server's own workers do everything else.
  */
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -23,7 +23,7 @@ import { listTasksOfJob } from "../../src/store/task.repository.js";
 import { ensureClips } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { jobWaitingForTraining } from "../support/pipeline.js";
-import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
+import { jobsUrl, startTestApp, startTestServer, type TestServer } from "../support/server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
 type Body = any;
@@ -33,7 +33,7 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
   let token: string;
 
   beforeAll(async () => {
-    s = await startTestServer(engine, [0], { DOPPEL_TASK_LEASE_SECONDS: "30" });
+    s = await startTestApp(engine, [0], { DOPPEL_TASK_LEASE_SECONDS: "30" });
     token = (await createAdminToken(s.t.runtime, "gpu-farm")).token;
   });
   afterAll(async () => s?.close());
@@ -42,7 +42,7 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
   });
 
   const call = async (path: string, body: unknown, bearer: string | null = token) => {
-    const res = await fetch(`${s.baseUrl}/worker/v1${path}`, {
+    const res = await s.fetch(`${s.baseUrl}/worker/v1${path}`, {
       method: "POST",
       headers: {
         "Content-Type": "application/json",
@@ -84,11 +84,11 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
     expect((await stateOf(id))?.state).toBe("TRAINING");
     expect(await call("/claim", { worker: "gpu-2" })).toEqual({ status: 200, body: { task: null } });
 
-    const faces = await fetch(task.inputs["faces.json"]);
+    const faces = await s.fetch(task.inputs["faces.json"]);
     expect(await faces.text()).toBe(`faces.json of ${id}`);
     const tampered = new URL(task.inputs["faces.json"]);
     tampered.pathname = tampered.pathname.replace("faces.json", "audio.wav");
-    expect((await fetch(tampered)).status).toBe(403);
+    expect((await s.fetch(tampered)).status).toBe(403);
 
     const hb = await call(`/tasks/${task.task_id}/heartbeat`, { worker: "gpu-1", progress: 0.4 });
     expect(hb).toEqual({ status: 200, body: { lease_seconds: 30 } });
@@ -96,12 +96,12 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
     expect((await call(`/tasks/${task.task_id}/heartbeat`, { worker: "gpu-2" })).status).toBe(409);
 
     const put = (path: string, body: string) =>
-      fetch(task.output_url.replace("{path}", path), { method: "PUT", body });
+      s.fetch(task.output_url.replace("{path}", path), { method: "PUT", body });
     expect((await put("manifest.json", "{}")).status).toBe(200);
     expect((await put("crops/000000.png", "png")).status).toBe(200);
     expect((await put("..%2Fescape", "x")).status).toBe(400);
     const otherClaim = task.output_url.replace(`/${task.claim}/outputs/`, `/${task.claim + 1}/outputs/`);
-    expect((await fetch(otherClaim.replace("{path}", "a"), { method: "PUT", body: "x" })).status).toBe(403);
+    expect((await s.fetch(otherClaim.replace("{path}", "a"), { method: "PUT", body: "x" })).status).toBe(403);
 
     const done = await call(`/tasks/${task.task_id}/complete`, { worker: "gpu-1", description: "epoch 10" });
     expect(done).toEqual({ status: 200, body: { status: "completed" } });
@@ -149,9 +149,9 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
     const second = (await call("/claim", { worker: "gpu-2" })).body.task;
     expect(second).toMatchObject({ task_id: first.task_id, job_id: id, claim: 2 });
     expect((await call(`/tasks/${first.task_id}/heartbeat`, { worker: "gpu-1" })).status).toBe(409);
-    expect((await fetch(first.output_url.replace("{path}", "x"), { method: "PUT", body: "x" })).status).toBe(
-      409,
-    );
+    expect(
+      (await s.fetch(first.output_url.replace("{path}", "x"), { method: "PUT", body: "x" })).status,
+    ).toBe(409);
     expect((await call(`/tasks/${first.task_id}/complete`, { worker: "gpu-1" })).status).toBe(409);
     expect((await stateOf(id))?.state).toBe("TRAINING");
   });
@@ -160,7 +160,7 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
     await jobReadyToTrain();
     const task = (await call("/claim", { worker: "gpu-1" })).body.task;
     const put = (path: string) =>
-      fetch(task.output_url.replace("{path}", path), { method: "PUT", body: "x" });
+      s.fetch(task.output_url.replace("{path}", path), { method: "PUT", body: "x" });
     const refusal = async (path: string) => {
       const res = await put(path);
       return { status: res.status, body: (await res.json()) as { error_code: string; error_msg: string } };
@@ -204,7 +204,7 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
         fc.oneof(fc.string(), fc.object(), fc.record({ worker: fc.string(), progress: fc.double() })),
         async (taskId, path, body) => {
           for (const verb of ["heartbeat", "complete", "fail"]) {
-            const res = await fetch(`${s.baseUrl}/worker/v1/tasks/${encodeURIComponent(taskId)}/${verb}`, {
+            const res = await s.fetch(`${s.baseUrl}/worker/v1/tasks/${encodeURIComponent(taskId)}/${verb}`, {
               method: "POST",
               headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
               body: JSON.stringify(body),
@@ -213,7 +213,7 @@ describe.each(ENGINES)("worker protocol on %s", (engine) => {
             expect(res.status, verb).toBeLessThan(500);
             expect(Object.keys((await res.json()) as object).sort()).toEqual(["error_code", "error_msg"]);
           }
-          const put = await fetch(
+          const put = await s.fetch(
             `${s.baseUrl}/worker/v1/tasks/${"0".repeat(32)}/1/outputs/${encodeURI(path)}?expires=1&signature=${"0".repeat(64)}`,
             {
               method: "PUT",
