@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
-import { sql } from "kysely";
 import type { ServiceContext } from "../services/context.js";
 import { adminRoutes } from "./admin/routes.js";
 import { sendInDialect } from "./dialects/dialect.js";
 import { iceRoutes } from "./dialects/ice/routes.js";
 import { metaStudioRoutes } from "./dialects/metastudio/routes.js";
+import { healthRoutes } from "./health/routes.js";
 import { answerClientError } from "./plugins/client-errors.js";
 import { limitConnections, serverOptions } from "./plugins/connection-limits.js";
 import { answerUnroutedRequests } from "./plugins/not-found.js";
@@ -52,16 +52,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
     reply.header("X-Request-Id", request.id.replaceAll("-", ""));
   });
 
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_request, reply) => {
-    try {
-      await sql`select 1`.execute(ctx.database.db);
-      return { status: "ready", database: ctx.database.kind };
-    } catch {
-      return reply.status(503).send({ status: "unavailable", database: ctx.database.kind });
-    }
-  });
-
+  await app.register(healthRoutes, { ctx });
   await app.register(metaStudioRoutes, { ctx });
   await app.register(iceRoutes, { ctx });
   await app.register(uploadRoutes, { ctx });

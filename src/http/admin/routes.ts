@@ -1,5 +1,4 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import type { Job } from "../../domain/job.js";
 import { formatUtcSeconds } from "../../domain/time.js";
@@ -11,7 +10,17 @@ import {
   listReviewQueue,
   rejectReview,
 } from "../../services/review.service.js";
-import { ErrorSchema } from "../dialects/metastudio/schemas.js";
+import { ErrorSchema } from "../schemas/error-body.js";
+import {
+  AdminJobParamsSchema,
+  AdminPagingSchema,
+  ApproveBodySchema,
+  RejectBodySchema,
+  ReviewedJobSchema,
+  ReviewQueueResponseSchema,
+  TaskListResponseSchema,
+  type VerifyReportBody,
+} from "./schemas.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -19,22 +28,7 @@ declare module "fastify" {
   }
 }
 
-const ReviewJobSchema = Type.Object({
-  job_id: Type.String(),
-  project_id: Type.String(),
-  name: Type.String(),
-  state: Type.String(),
-  update_time: Type.String(),
-  message: Type.Optional(Type.String()),
-  /** What the automatic checks found (probe, faces, consent), as the verify stage wrote it. */
-  verify_report: Type.Unknown(),
-});
-
-const JobParams = Type.Object({ job_id: Type.String({ maxLength: 64 }) });
-const Paging = Type.Object({
-  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-});
+const Errors = { "4xx": ErrorSchema, "5xx": ErrorSchema };
 
 /**
  * Doppel's own admin API, for operators (`Authorization: Bearer <operator token>`; project
@@ -53,17 +47,22 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
     "/admin/v1/reviews",
     {
       schema: {
-        querystring: Paging,
-        response: {
-          200: Type.Object({ count: Type.Integer(), jobs: Type.Array(ReviewJobSchema) }),
-          "4xx": ErrorSchema,
-          "5xx": ErrorSchema,
-        },
+        operationId: "ListReviews",
+        summary: "Jobs waiting for review",
+        description: "Every project's jobs in MANUAL_VERIFYING, the longest-waiting first.",
+        tags: ["Review"],
+        querystring: AdminPagingSchema,
+        response: { 200: ReviewQueueResponseSchema, ...Errors },
       },
     },
     async (request) => {
       const { count, items } = await listReviewQueue(ctx, request.query);
-      return { count, jobs: items.map((item) => ({ ...presentJob(item.job), verify_report: item.report })) };
+      // The verify stage wrote the report; the response schema holds it to VerifyReport on the way out.
+      const jobs = items.map((item) => ({
+        ...presentJob(item.job),
+        verify_report: item.report as VerifyReportBody | null,
+      }));
+      return { count, jobs };
     },
   );
 
@@ -71,29 +70,12 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
     "/admin/v1/tasks",
     {
       schema: {
-        querystring: Paging,
-        response: {
-          200: Type.Object({
-            count: Type.Integer(),
-            tasks: Type.Array(
-              Type.Object({
-                task_id: Type.String(),
-                job_id: Type.String(),
-                stage: Type.String(),
-                state: Type.String(),
-                progress: Type.Number(),
-                claims: Type.Integer(),
-                failures: Type.Integer(),
-                worker: Type.Optional(Type.String()),
-                lease_until: Type.Optional(Type.String()),
-                run_at: Type.String(),
-                last_error: Type.Optional(Type.String()),
-              }),
-            ),
-          }),
-          "4xx": ErrorSchema,
-          "5xx": ErrorSchema,
-        },
+        operationId: "ListTasks",
+        summary: "The pipeline's live tasks",
+        description: "Queued and running tasks with their progress, leases and last errors.",
+        tags: ["Pipeline"],
+        querystring: AdminPagingSchema,
+        response: { 200: TaskListResponseSchema, ...Errors },
       },
     },
     async (request) => {
@@ -125,13 +107,14 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
         request.body ??= {};
       },
       schema: {
-        params: JobParams,
-        body: Type.Object({ comment: Type.Optional(Type.String({ maxLength: 1000 })) }),
-        response: {
-          200: Type.Omit(ReviewJobSchema, ["verify_report"]),
-          "4xx": ErrorSchema,
-          "5xx": ErrorSchema,
-        },
+        operationId: "ApproveReview",
+        summary: "Approve a job in review",
+        description: "MANUAL_VERIFY_SUCCESS, then on to preprocessing.",
+        tags: ["Review"],
+        params: AdminJobParamsSchema,
+        body: ApproveBodySchema,
+        response: { 200: ReviewedJobSchema, ...Errors },
+        openapi: { requestBody: { required: false } },
       },
     },
     async (request) =>
@@ -142,13 +125,13 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
     "/admin/v1/reviews/:job_id/reject",
     {
       schema: {
-        params: JobParams,
-        body: Type.Object({ reason: Type.String({ minLength: 1, maxLength: 1000 }) }),
-        response: {
-          200: Type.Omit(ReviewJobSchema, ["verify_report"]),
-          "4xx": ErrorSchema,
-          "5xx": ErrorSchema,
-        },
+        operationId: "RejectReview",
+        summary: "Reject a job in review",
+        description: "MANUAL_VERIFY_FAILED, with a reason the user sees.",
+        tags: ["Review"],
+        params: AdminJobParamsSchema,
+        body: RejectBodySchema,
+        response: { 200: ReviewedJobSchema, ...Errors },
       },
     },
     async (request) =>

@@ -1,5 +1,4 @@
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import { Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { authenticateAdmin } from "../../services/admin-tokens.service.js";
 import type { ServiceContext } from "../../services/context.js";
@@ -13,11 +12,23 @@ import {
   outputPathPattern,
   receiveRemoteOutput,
 } from "../../services/remote-worker.service.js";
-import { ErrorSchema } from "../dialects/metastudio/schemas.js";
 import { detachedBody } from "../plugins/unread-bodies.js";
+import { ErrorSchema } from "../schemas/error-body.js";
+import {
+  ClaimBodySchema,
+  ClaimResponseSchema,
+  CompleteBodySchema,
+  CompletedResponseSchema,
+  FailBodySchema,
+  FailedResponseSchema,
+  HeartbeatBodySchema,
+  InputParamsSchema,
+  LeaseResponseSchema,
+  OutputParamsSchema,
+  SignedQuerySchema,
+  TaskParamsSchema,
+} from "./schemas.js";
 
-const Worker = Type.String({ minLength: 1, maxLength: 100 });
-const TaskParams = Type.Object({ task_id: Type.String({ maxLength: 64 }) });
 const Errors = { "4xx": ErrorSchema, "5xx": ErrorSchema };
 
 /**
@@ -42,25 +53,12 @@ async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContex
     "/worker/v1/claim",
     {
       schema: {
-        body: Type.Object({ worker: Worker }),
-        response: {
-          200: Type.Object({
-            task: Type.Union([
-              Type.Null(),
-              Type.Object({
-                task_id: Type.String(),
-                job_id: Type.String(),
-                stage: Type.String(),
-                claim: Type.Integer(),
-                lease_seconds: Type.Number(),
-                inputs: Type.Record(Type.String(), Type.String()),
-                input_sha256: Type.Record(Type.String(), Type.String()),
-                output_url: Type.String(),
-              }),
-            ]),
-          }),
-          ...Errors,
-        },
+        operationId: "ClaimTask",
+        summary: "Claim the next due training task",
+        description: "Takes the task under a lease and answers its signed input and output URLs.",
+        tags: ["Tasks"],
+        body: ClaimBodySchema,
+        response: { 200: ClaimResponseSchema, ...Errors },
       },
     },
     async (request) => {
@@ -85,12 +83,12 @@ async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContex
     "/worker/v1/tasks/:task_id/heartbeat",
     {
       schema: {
-        params: TaskParams,
-        body: Type.Object({
-          worker: Worker,
-          progress: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-        }),
-        response: { 200: Type.Object({ lease_seconds: Type.Number() }), ...Errors },
+        operationId: "HeartbeatTask",
+        summary: "Keep a claimed task's lease, with its progress",
+        tags: ["Tasks"],
+        params: TaskParamsSchema,
+        body: HeartbeatBodySchema,
+        response: { 200: LeaseResponseSchema, ...Errors },
       },
     },
     async (request) => {
@@ -108,9 +106,13 @@ async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContex
     "/worker/v1/tasks/:task_id/complete",
     {
       schema: {
-        params: TaskParams,
-        body: Type.Object({ worker: Worker, description: Type.Optional(Type.String({ maxLength: 500 })) }),
-        response: { 200: Type.Object({ status: Type.Literal("completed") }), ...Errors },
+        operationId: "CompleteTask",
+        summary: "Finish a claimed task once its package is uploaded",
+        description: "The package is checked; the job moves on to TRAIN_SUCCESS and packaging.",
+        tags: ["Tasks"],
+        params: TaskParamsSchema,
+        body: CompleteBodySchema,
+        response: { 200: CompletedResponseSchema, ...Errors },
       },
     },
     async (request) => {
@@ -123,16 +125,14 @@ async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContex
     "/worker/v1/tasks/:task_id/fail",
     {
       schema: {
-        params: TaskParams,
-        body: Type.Object({
-          worker: Worker,
-          reason: Type.String({ maxLength: 1000 }),
-          retry: Type.Optional(Type.Boolean()),
-        }),
-        response: {
-          200: Type.Object({ status: Type.String(), retry_in_seconds: Type.Optional(Type.Integer()) }),
-          ...Errors,
-        },
+        operationId: "FailTask",
+        summary: "Give a claimed task up",
+        description:
+          "With retry, the task is due again after a backoff; otherwise the job fails (TRAIN_FAILED).",
+        tags: ["Tasks"],
+        params: TaskParamsSchema,
+        body: FailBodySchema,
+        response: { 200: FailedResponseSchema, ...Errors },
       },
     },
     async (request) => {
@@ -141,20 +141,11 @@ async function controlRoutes(parent: FastifyInstance, opts: { ctx: ServiceContex
         retry: request.body.retry ?? false,
       });
       return result.retryInSeconds === undefined
-        ? { status: "failed" }
-        : { status: "retrying", retry_in_seconds: result.retryInSeconds };
+        ? { status: "failed" as const }
+        : { status: "retrying" as const, retry_in_seconds: result.retryInSeconds };
     },
   );
 }
-
-const ClaimParams = Type.Object({
-  task_id: Type.String({ maxLength: 64 }),
-  claim: Type.String({ pattern: "^[0-9]{1,9}$" }),
-});
-const SignedQuery = Type.Object({
-  expires: Type.Optional(Type.String({ maxLength: 16 })),
-  signature: Type.Optional(Type.String({ maxLength: 128 })),
-});
 
 /** Inputs and outputs by signed URL; bodies stream, never parsed. */
 async function fileRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
@@ -177,8 +168,26 @@ async function fileRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): 
         );
       },
       schema: {
-        params: Type.Object({ ...ClaimParams.properties, name: Type.String({ maxLength: 64 }) }),
-        querystring: SignedQuery,
+        operationId: "DownloadInput",
+        summary: "Download one input of a claimed task",
+        description: "The URL comes from the claim's inputs; its signature is the credential.",
+        tags: ["Files"],
+        params: InputParamsSchema,
+        querystring: SignedQuerySchema,
+        response: Errors,
+        openapi: {
+          security: [],
+          responses: {
+            200: {
+              description: "The file's bytes",
+              content: {
+                "application/octet-stream": {
+                  schema: { type: "string", contentMediaType: "application/octet-stream" },
+                },
+              },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {
@@ -205,8 +214,31 @@ async function fileRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): 
         );
       },
       schema: {
-        params: Type.Object({ ...ClaimParams.properties, "*": Type.String() }),
-        querystring: SignedQuery,
+        operationId: "UploadOutput",
+        summary: "Upload one file of the trained package",
+        description:
+          "The URL is the claim's output_url with {path} replaced by the file's path in the package.",
+        tags: ["Files"],
+        params: OutputParamsSchema,
+        querystring: SignedQuerySchema,
+        response: Errors,
+        openapi: {
+          security: [],
+          requestBody: {
+            required: true,
+            content: {
+              "application/octet-stream": {
+                schema: { type: "string", contentMediaType: "application/octet-stream" },
+              },
+            },
+          },
+          responses: {
+            200: {
+              description: "Stored; the body is empty",
+              headers: { ETag: { description: "The MD5 of the file, quoted", schema: { type: "string" } } },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {

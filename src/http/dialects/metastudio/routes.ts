@@ -21,6 +21,8 @@ import {
 } from "../../../services/jobs.service.js";
 import { listJobs } from "../../../services/list-jobs.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
+import { EmptyBody } from "../../schemas/empty-body.js";
+import { ErrorSchema } from "../../schemas/error-body.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
 import { parseListQuery } from "./parse-query.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
@@ -30,7 +32,6 @@ import {
   type CreateJobBody,
   CreateJobBodySchema,
   CreateJobResponseSchema,
-  ErrorSchema,
   JobParamsSchema,
   ListJobsQuerySchema,
   ListJobsResponseSchema,
@@ -45,6 +46,9 @@ declare module "fastify" {
 }
 
 export const JOBS_PATH = "/v1/:project_id/digital-human-training-manage/user/jobs";
+
+/** The group of these operations in the OpenAPI document. */
+const TAG = "Training jobs";
 
 /** Huawei MetaStudio's digital-human-training-manage API. */
 export async function metaStudioRoutes(
@@ -78,6 +82,9 @@ export async function metaStudioRoutes(
         ) as typeof request.query;
       },
       schema: {
+        operationId: "List2dModelTrainingJob",
+        summary: "List training jobs",
+        tags: [TAG],
         params: ProjectParamsSchema,
         querystring: ListJobsQuerySchema,
         response: { 200: ListJobsResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
@@ -103,9 +110,14 @@ export async function metaStudioRoutes(
     JOBS_PATH,
     {
       schema: {
+        operationId: "Create2dModelTrainingJob",
+        summary: "Create a training job",
+        description: "Answers with the job's signed upload URLs. The same X-Client-Token names the same job.",
+        tags: [TAG],
         params: ProjectParamsSchema,
         body: CreateJobBodySchema,
         response: { 200: CreateJobResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
+        openapi: { parameters: [{ $ref: "#/components/parameters/X-Client-Token" }] },
       },
     },
     async (request) => {
@@ -123,6 +135,10 @@ export async function metaStudioRoutes(
     `${JOBS_PATH}/:job_id`,
     {
       schema: {
+        operationId: "Update2dModelTrainingJob",
+        summary: "Update a job after a failed check",
+        description: "Allowed in AUTO_VERIFY_FAILED and MANUAL_VERIFY_FAILED; answers with new upload URLs.",
+        tags: [TAG],
         params: JobParamsSchema,
         body: Type.Partial(CreateJobBodySchema),
         response: { 200: CreateJobResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
@@ -144,6 +160,10 @@ export async function metaStudioRoutes(
     `${JOBS_PATH}/:job_id`,
     {
       schema: {
+        operationId: "Show2dModelTrainingJob",
+        summary: "Show a job",
+        description: "With signed download URLs of its files and its operation log.",
+        tags: [TAG],
         params: JobParamsSchema,
         response: { 200: ShowJobResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },
       },
@@ -158,8 +178,15 @@ export async function metaStudioRoutes(
     `${JOBS_PATH}/:job_id`,
     {
       schema: {
+        operationId: "Delete2dModelTrainingJob",
+        summary: "Delete a job and its files",
+        tags: [TAG],
         params: JobParamsSchema,
-        response: { 200: Type.Any(), "4xx": ErrorSchema, "5xx": ErrorSchema },
+        response: {
+          200: EmptyBody("Deleted; the body is empty"),
+          "4xx": ErrorSchema,
+          "5xx": ErrorSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -178,6 +205,10 @@ function commandRoute(app: FastifyInstance, ctx: ServiceContext): void {
     COMMAND_PATH,
     {
       schema: {
+        operationId: "Execute2dModelTrainingCommandByUser",
+        summary: "Run a command on a job",
+        description: `One of ${TRAINING_COMMANDS.join(", ")} (README, Commands).`,
+        tags: [TAG],
         params: JobParamsSchema,
         body: CommandBodySchema,
         response: { 200: CommandResponseSchema, "4xx": ErrorSchema, "5xx": ErrorSchema },

@@ -24,31 +24,32 @@ export type ListJobsQueryWire = Static<typeof ListJobsQuerySchema>;
 export const ProjectParamsSchema = Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 /** TrainingJobBasicInfo, named and typed as Huawei documents it. Absent values are omitted. */
-export const TrainingJobBasicInfoSchema = Type.Object({
-  job_id: Type.String(),
-  name: Type.String(),
-  state: Type.String(),
-  asset_id: Type.Optional(Type.String()),
-  project_id: Type.String(),
-  cover_download_url: Type.Optional(Type.String()),
-  last_update_time: Type.String(),
-  create_time: Type.String(),
-  contact: Type.Optional(Type.String()),
-  batch_name: Type.Optional(Type.String()),
-  tags: Type.Array(Type.String()),
-  model_version: Type.String(),
-  matting_type: Type.String(),
-  model_resolution: Type.String(),
-  app_user_id: Type.Optional(Type.String()),
-});
+export const TrainingJobBasicInfoSchema = Type.Object(
+  {
+    job_id: Type.String(),
+    name: Type.String(),
+    state: Type.String(),
+    asset_id: Type.Optional(Type.String()),
+    project_id: Type.String(),
+    cover_download_url: Type.Optional(Type.String()),
+    last_update_time: Type.String(),
+    create_time: Type.String(),
+    contact: Type.Optional(Type.String()),
+    batch_name: Type.Optional(Type.String()),
+    tags: Type.Array(Type.String()),
+    model_version: Type.String(),
+    matting_type: Type.String(),
+    model_resolution: Type.String(),
+    app_user_id: Type.Optional(Type.String()),
+  },
+  { title: "TrainingJobBasicInfo" },
+);
 export type TrainingJobBasicInfo = Static<typeof TrainingJobBasicInfoSchema>;
 
 export const ListJobsResponseSchema = Type.Object({
   count: Type.Integer(),
   jobs: Type.Array(TrainingJobBasicInfoSchema),
 });
-
-export const ErrorSchema = Type.Object({ error_code: Type.String(), error_msg: Type.String() });
 
 /** Body of Create2dModelTrainingJob (every field of the reference; unknown fields are ignored). */
 export const CreateJobBodySchema = Type.Object({
@@ -72,45 +73,55 @@ export const CreateJobBodySchema = Type.Object({
 });
 export type CreateJobBody = Static<typeof CreateJobBodySchema>;
 
-export const CreateJobResponseSchema = Type.Object({
-  job_id: Type.String(),
-  training_video_upload_url: Type.Array(Type.String()),
-  action_video_upload_url: Type.Array(Type.String()),
-  cover_upload_url: Type.String(),
-  grant_file_upload_url: Type.String(),
-  audio_upload_url: Type.String(),
-});
+/** Create and Update: the job and its signed upload URLs (PUT the bytes; valid 24 hours). */
+export const CreateJobResponseSchema = Type.Object(
+  {
+    job_id: Type.String(),
+    training_video_upload_url: Type.Array(Type.String(), { description: "One URL per part, in order" }),
+    action_video_upload_url: Type.Array(Type.String()),
+    cover_upload_url: Type.String(),
+    grant_file_upload_url: Type.String({ description: "The consent video or signed letter" }),
+    audio_upload_url: Type.String(),
+  },
+  { title: "JobUploadUrls" },
+);
 
 export const JobParamsSchema = Type.Object({
   project_id: Type.String({ minLength: 1, maxLength: 64 }),
   job_id: Type.String({ minLength: 1, maxLength: 64 }),
 });
 
-export const OperationLogSchema = Type.Object({
-  operate_time: Type.String(),
-  log_type: Type.String(),
-  log_description: Type.String(),
-  operate_user: Type.String(),
-  error_code: Type.Optional(Type.String()),
-  redo_reasons: Type.Array(Type.String()),
-});
+export const OperationLogSchema = Type.Object(
+  {
+    operate_time: Type.String(),
+    log_type: Type.String(),
+    log_description: Type.String(),
+    operate_user: Type.String(),
+    error_code: Type.Optional(Type.String()),
+    redo_reasons: Type.Array(Type.String()),
+  },
+  { title: "OperationLog" },
+);
 
 /** Show2dModelTrainingJob: the list fields plus options and the operation history. */
-export const ShowJobResponseSchema = Type.Composite([
-  TrainingJobBasicInfoSchema,
-  Type.Object({
-    video_multipart_count: Type.Integer(),
-    action_video_multipart_count: Type.Integer(),
-    command_message: Type.Optional(Type.String()),
-    audio_source_type: Type.Optional(Type.String()),
-    is_background_replacement: Type.Optional(Type.Boolean()),
-    training_video_download_url: Type.Optional(Type.String()),
-    action_video_download_url: Type.Optional(Type.String()),
-    grant_file_download_url: Type.Optional(Type.String()),
-    audio_file_download_url: Type.Optional(Type.String()),
-    operation_logs: Type.Array(OperationLogSchema),
-  }),
-]);
+export const ShowJobResponseSchema = Type.Composite(
+  [
+    TrainingJobBasicInfoSchema,
+    Type.Object({
+      video_multipart_count: Type.Integer(),
+      action_video_multipart_count: Type.Integer(),
+      command_message: Type.Optional(Type.String()),
+      audio_source_type: Type.Optional(Type.String()),
+      is_background_replacement: Type.Optional(Type.Boolean()),
+      training_video_download_url: Type.Optional(Type.String()),
+      action_video_download_url: Type.Optional(Type.String()),
+      grant_file_download_url: Type.Optional(Type.String()),
+      audio_file_download_url: Type.Optional(Type.String()),
+      operation_logs: Type.Array(OperationLogSchema),
+    }),
+  ],
+  { title: "TrainingJobDetail" },
+);
 export type ShowJobResponse = Static<typeof ShowJobResponseSchema>;
 
 /** Body of Execute2dModelTrainingCommandByUser. */

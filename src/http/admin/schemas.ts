@@ -1,0 +1,133 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { STAGES } from "../../domain/pipeline.js";
+import { StringEnum } from "../schemas/string-enum.js";
+
+/** `offset`/`limit` of the admin lists. */
+export const AdminPagingSchema = Type.Object({
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+});
+
+export const AdminJobParamsSchema = Type.Object({ job_id: Type.String({ maxLength: 64 }) });
+
+/** What ffprobe read of the training video (src/media/probe.ts's MediaProbe). */
+const MediaProbeSchema = Type.Object({
+  formatName: Type.String({ description: 'ffprobe\'s demuxer names, e.g. "mov,mp4,m4a,3gp,3g2,mj2"' }),
+  durationSeconds: Type.Number(),
+  sizeBytes: Type.Number(),
+  video: Type.Union([
+    Type.Object({
+      codec: Type.String(),
+      width: Type.Integer({ description: "As displayed (rotation applied)" }),
+      height: Type.Integer({ description: "As displayed (rotation applied)" }),
+      fps: Type.Number(),
+      rotation: Type.Integer({
+        description: "Clockwise degrees the player turns the picture: 0, 90, 180 or 270",
+      }),
+      pixelFormat: Type.String(),
+    }),
+    Type.Null(),
+  ]),
+  audio: Type.Union([
+    Type.Object({ codec: Type.String(), sampleRate: Type.Number(), channels: Type.Integer() }),
+    Type.Null(),
+  ]),
+});
+
+/**
+ * The verify stage's report (src/pipeline/stages/verify.stage.ts), as it stores it. `files` and
+ * `consent` are optional because reports written before they existed lack them: a report that does
+ * not fit its schema would make the serializer refuse the whole queue.
+ */
+export const VerifyReportSchema = Type.Object(
+  {
+    policy: Type.String({ description: "The verify policy the job was checked under (--verify-policy)" }),
+    files: Type.Optional(
+      Type.Record(
+        Type.String(),
+        Type.Object({ sha256: Type.String(), size: Type.Number(), contentType: Type.String() }),
+        {
+          description:
+            "Every file the job had when it was checked, by slot: exactly these bytes were verified",
+        },
+      ),
+    ),
+    probe: MediaProbeSchema,
+    faces: Type.Object({
+      samples: Type.Integer({ description: "Frames sampled" }),
+      singleFace: Type.Integer({ description: "Sampled frames that show exactly one face" }),
+    }),
+    consent: Type.Optional(
+      Type.Object({
+        path: StringEnum(["video", "letter", "none"], {
+          description: "A consent video matched to the person, a letter left to an operator, or none",
+        }),
+        contentType: Type.Optional(Type.String()),
+        distance: Type.Optional(
+          Type.Number({ description: "Face distance between consent video and training video" }),
+        ),
+      }),
+    ),
+    problems: Type.Array(Type.String()),
+  },
+  { title: "VerifyReport" },
+);
+export type VerifyReportBody = Static<typeof VerifyReportSchema>;
+
+const reviewJobFields = {
+  job_id: Type.String(),
+  project_id: Type.String(),
+  name: Type.String(),
+  state: Type.String({ description: "The job's MetaStudio state" }),
+  update_time: Type.String({ description: "UTC, e.g. 2026-01-31T12:00:00Z" }),
+  message: Type.Optional(Type.String({ description: "Why the job stopped, when it did" })),
+};
+
+/** A job in the review queue, with what the automatic checks found. */
+export const ReviewJobSchema = Type.Object(
+  {
+    ...reviewJobFields,
+    verify_report: Type.Union([VerifyReportSchema, Type.Null()], {
+      description: "What the automatic checks found, or null when the job has no report",
+    }),
+  },
+  { title: "ReviewJob" },
+);
+
+/** The job as a decision leaves it. */
+export const ReviewedJobSchema = Type.Object(reviewJobFields, { title: "ReviewedJob" });
+
+export const ReviewQueueResponseSchema = Type.Object({
+  count: Type.Integer({ description: "Jobs waiting in MANUAL_VERIFYING" }),
+  jobs: Type.Array(ReviewJobSchema),
+});
+
+export const PipelineTaskSchema = Type.Object(
+  {
+    task_id: Type.String(),
+    job_id: Type.String(),
+    stage: StringEnum(STAGES),
+    state: StringEnum(["queued", "running", "done"], { description: "Live tasks only: queued or running" }),
+    progress: Type.Number({ minimum: 0, maximum: 1 }),
+    claims: Type.Integer({ description: "How often the task was claimed" }),
+    failures: Type.Integer(),
+    worker: Type.Optional(Type.String({ description: "The worker holding the lease" })),
+    lease_until: Type.Optional(Type.String({ description: "ISO 8601" })),
+    run_at: Type.String({ description: "ISO 8601: when the task is due" }),
+    last_error: Type.Optional(Type.String()),
+  },
+  { title: "PipelineTask" },
+);
+
+export const TaskListResponseSchema = Type.Object({
+  count: Type.Integer(),
+  tasks: Type.Array(PipelineTaskSchema),
+});
+
+export const ApproveBodySchema = Type.Object({
+  comment: Type.Optional(Type.String({ maxLength: 1000, description: "Shown in the job's operation log" })),
+});
+
+export const RejectBodySchema = Type.Object({
+  reason: Type.String({ minLength: 1, maxLength: 1000, description: "Why; the user sees it" }),
+});
