@@ -6,6 +6,8 @@ import { sendInDialect } from "./dialects/dialect.js";
 import { iceRoutes } from "./dialects/ice/routes.js";
 import { metaStudioRoutes } from "./dialects/metastudio/routes.js";
 import { healthRoutes } from "./health/routes.js";
+import { catalogRoutes } from "./openapi/route-catalog.js";
+import { openApiRoutes } from "./openapi/routes.js";
 import { answerClientError } from "./plugins/client-errors.js";
 import { limitConnections, serverOptions } from "./plugins/connection-limits.js";
 import { answerUnroutedRequests } from "./plugins/not-found.js";
@@ -40,6 +42,8 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
       customOptions: { coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false },
     },
   });
+  // Before any route: the OpenAPI documents are generated from every route's schemas.
+  const routes = catalogRoutes(app);
   // Before any route plugin: plugins take their parent's error handler when they are registered.
   app.setErrorHandler((error, request, reply) => sendInDialect(request, reply, error));
   limitConnections(app, ctx.config);
@@ -58,6 +62,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   await app.register(uploadRoutes, { ctx });
   await app.register(adminRoutes, { ctx });
   await app.register(workerApiRoutes, { ctx });
+  await app.register(openApiRoutes, { routes });
 
   answerUnroutedRequests(app);
   return app;

@@ -1,5 +1,6 @@
 /**
- * One envelope rule over real HTTP: Doppel's own paths (/v1, /uploads, /downloads, /admin, /worker)
+ * One envelope rule over real HTTP: Doppel's own paths (/v1, /uploads, /downloads, /admin, /worker,
+ * /openapi, /docs)
  * answer every error in MetaStudio's envelope, `/` and everything else in Alibaba's; an unknown path
  * is a 404, a wrong method on an existing path a 405 with `Allow`, whatever the method; bad
  * credentials get each family's documented status.
@@ -21,7 +22,7 @@ const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] as 
 
 /** What the README documents: Doppel's own paths speak MetaStudio's envelope, anything else Alibaba's. */
 const expectedDialect = (path: string) =>
-  /^\/(v1|uploads|downloads|admin|worker)(\/|$|\?)/.test(path) ? "metastudio" : "ice";
+  /^\/(v1|uploads|downloads|admin|worker|openapi|docs)(\/|$|\?)/.test(path) ? "metastudio" : "ice";
 
 function expectEnvelope(path: string, body: Body) {
   expect(Object.keys(body).sort()).toEqual(
@@ -45,7 +46,9 @@ describe.each(ENGINES)("error envelopes on %s", (engine) => {
 
   const send = async (method: string, path: string, headers: Record<string, string> = {}) => {
     const res = await client.request(method, `${s.baseUrl}${path}`, undefined, headers);
-    return { ...res, body: res.text === "" ? undefined : (JSON.parse(res.text) as Body) };
+    // The API reference's page and assets (/docs) are the only answers that are not JSON.
+    const json = String(res.headers["content-type"] ?? "").startsWith("application/json");
+    return { ...res, body: json && res.text !== "" ? (JSON.parse(res.text) as Body) : undefined };
   };
   const jobs = () => `/v1/${project}/digital-human-training-manage/user/jobs`;
 
@@ -69,6 +72,8 @@ describe.each(ENGINES)("error envelopes on %s", (engine) => {
     { path: `/worker/v1/tasks/${ID}/1/outputs/a/b.bin`, allow: ["PUT"], unknown: `/worker/v1/tasks/${ID}` },
     { path: `/worker/v1/tasks/${ID}/1/inputs/face.mp4`, allow: ["GET", "HEAD"], unknown: "/worker" },
     { path: "/healthz", allow: ["GET", "HEAD"], unknown: "/healthz/x" },
+    { path: "/openapi/ice.json", allow: ["GET", "HEAD"], unknown: "/openapi/nope.json" },
+    { path: "/docs", allow: ["GET", "HEAD"], unknown: "/docs/nope.js" },
   ];
 
   it("answers an unknown path with 404 in the path's envelope", async () => {
@@ -136,7 +141,20 @@ describe.each(ENGINES)("error envelopes on %s", (engine) => {
 
   it("never answers 5xx, and always in the path's envelope, for any path and method", async () => {
     const segment = fc.oneof(
-      fc.constantFrom("v1", "uploads", "downloads", "admin", "worker", "media", "tasks", "jobs", ID, project),
+      fc.constantFrom(
+        "v1",
+        "uploads",
+        "downloads",
+        "admin",
+        "worker",
+        "openapi",
+        "docs",
+        "media",
+        "tasks",
+        "jobs",
+        ID,
+        project,
+      ),
       fc.constantFrom("digital-human-training-manage", "user", "command", "reviews", "claim", "outputs", "1"),
       fc.stringMatching(/^[A-Za-z0-9._~-]{0,12}$/),
     );

@@ -9,6 +9,7 @@ import {
 import { seedJobs } from "../../src/services/seed.service.js";
 import { type Engine, openTestRuntime, type TestRuntime } from "./databases.js";
 import { INJECT_ORIGIN, injectFetch } from "./inject-fetch.js";
+import { checkResponsesAgainstOpenApi } from "./openapi-responses.js";
 
 /**
  * The app over seeded projects, each with a token and an access key: on a real port
@@ -75,6 +76,7 @@ async function seededApp(
     projects.push({ id: project.id, token, key, jobs });
   }
   const app = await buildApp({ ...t.runtime, now: () => t.clock.now });
+  checkResponsesAgainstOpenApi(app);
   return {
     t,
     app,

@@ -7,13 +7,13 @@ import { sendMetaStudioError } from "./metastudio/envelope.js";
 export type Dialect = "metastudio" | "ice";
 
 /** Doppel's own paths: MetaStudio's API and everything Doppel adds beside it. */
-const METASTUDIO_PATH = /^\/(v1|uploads|downloads|admin|worker)(\/|\?|$)/;
+const METASTUDIO_PATH = /^\/(v1|uploads|downloads|admin|worker|openapi|docs)(\/|\?|$)/;
 
 /**
  * The one rule for which envelope a response uses, decided by the path alone so that a 404, a 405, a
  * signature error and a route's own error on the same path always look alike: Doppel's own paths
- * (/v1, /uploads, /downloads, /admin, /worker) speak MetaStudio's `{error_code, error_msg}`; `/` (ICE's
- * RPC endpoint) and anything else speak Alibaba's.
+ * (/v1, /uploads, /downloads, /admin, /worker, and the API reference's /openapi and /docs) speak
+ * MetaStudio's `{error_code, error_msg}`; `/` (ICE's RPC endpoint) and anything else speak Alibaba's.
  */
 export function dialectOf(url: string): Dialect {
   return METASTUDIO_PATH.test(url) ? "metastudio" : "ice";
