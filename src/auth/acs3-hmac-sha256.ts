@@ -156,7 +156,6 @@ function requireHeader(req: SignedRequestHead, name: string, what: string): stri
     throw new DoppelError(
       "MISSING_PARAMETER",
       `The ${name} header (${what}) is required with ACS3-HMAC-SHA256 signatures`,
-      name,
     );
   }
   return value.trim();

@@ -191,11 +191,7 @@ function uniqueNames(pairs: DecodedPair[]): DecodedPair[] {
 function required(params: ReadonlyMap<string, string>, name: string): string {
   const value = params.get(name);
   if (value === undefined || value === "") {
-    throw new DoppelError(
-      "MISSING_PARAMETER",
-      `Parameter ${name} is required with HMAC-SHA1 signatures`,
-      name,
-    );
+    throw new DoppelError("MISSING_PARAMETER", `Parameter ${name} is required with HMAC-SHA1 signatures`);
   }
   return value;
 }

@@ -121,7 +121,6 @@ export function requireNonce(field: string, nonce: string | undefined): string {
     throw new DoppelError(
       "MISSING_PARAMETER",
       `${field} is required: send a new random value with every request so that it cannot be replayed`,
-      field,
     );
   }
   if (nonce.length > MAX_NONCE_LENGTH) {

@@ -62,8 +62,6 @@ export class DoppelError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    /** The offending parameter, when there is one; dialects may fold it into their code. */
-    readonly parameter?: string,
   ) {
     super(message);
   }
@@ -71,7 +69,7 @@ export class DoppelError extends Error {
 
 /** Shorthand for the most common input error. */
 export function invalidParameter(parameter: string, why: string): DoppelError {
-  return new DoppelError("INVALID_PARAMETER", `Invalid parameter ${parameter}: ${why}`, parameter);
+  return new DoppelError("INVALID_PARAMETER", `Invalid parameter ${parameter}: ${why}`);
 }
 
 export function isDoppelError(error: unknown): error is DoppelError {

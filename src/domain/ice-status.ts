@@ -58,7 +58,3 @@ export function iceStatusOf(state: JobState): IceStatus {
   if (!status) throw new Error(`state ${state} has no ICE status`);
   return status;
 }
-
-export function isIceStatus(value: string): value is IceStatus {
-  return (ICE_STATUSES as readonly string[]).includes(value);
-}

@@ -27,7 +27,6 @@ export function checkAppUserId(value: string): string {
     throw new DoppelError(
       "INVALID_PARAMETER",
       "Invalid header X-App-UserId: must be 1–128 printable ASCII characters without spaces",
-      "X-App-UserId",
     );
   }
   return value;

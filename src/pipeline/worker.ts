@@ -82,8 +82,8 @@ export class Worker {
     this.#lanes = Array.from({ length: this.#concurrency }, () => this.#lane());
   }
 
-  /** Wakes idle lanes: new work may be due (an in-process enqueue). */
-  wake(): void {
+  /** Ends every lane's idle wait at once, so a stopping worker does not sit out its poll interval. */
+  #wakeIdleLanes(): void {
     for (const wake of this.#wakeIdle.splice(0)) wake();
   }
 
@@ -93,12 +93,12 @@ export class Worker {
    */
   async stop(): Promise<void> {
     this.#stopping.abort();
-    this.wake();
+    this.#wakeIdleLanes();
     await Promise.all(this.#lanes);
     this.#lanes = [];
   }
 
-  /** Claims and runs tasks until stopped; runs one due task and returns true, or returns false when none. */
+  /** Claims one due task and runs it (true), or finds none (false); the lanes call it in a loop, tests step with it. */
   async runOnce(): Promise<boolean> {
     const task = await claimTask(this.#ctx.database.db, {
       stages: this.#stages,

@@ -10,7 +10,7 @@ import type { ServiceContext } from "./context.js";
 export async function createProject(ctx: ServiceContext, name: string): Promise<ProjectRecord> {
   const trimmed = name.trim();
   if (trimmed === "" || trimmed.length > 255)
-    throw new DoppelError("INVALID_PARAMETER", "project name must be 1–255 characters", "name");
+    throw new DoppelError("INVALID_PARAMETER", "project name must be 1–255 characters");
   const project = { id: newJobId(ctx.now()), name: trimmed, createTime: ctx.now() };
   await insertProject(ctx.database.db, project);
   return project;

@@ -16,11 +16,10 @@ export function toDoppelError(error: unknown): DoppelError {
     const fromPath = first?.instancePath?.replace(/^\//, "").replaceAll("/", ".");
     const missing = first?.params?.missingProperty as string | undefined;
     const name = missing ?? (fromPath !== "" ? fromPath : undefined) ?? "request";
-    if (missing) return new DoppelError("MISSING_PARAMETER", `Missing parameter ${missing}`, missing);
+    if (missing) return new DoppelError("MISSING_PARAMETER", `Missing parameter ${missing}`);
     return new DoppelError(
       "INVALID_PARAMETER",
       `Invalid parameter ${name}: ${describeRule(first?.message, first?.params)}`,
-      name,
     );
   }
   switch (e.code) {
