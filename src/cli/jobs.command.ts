@@ -1,4 +1,3 @@
-import http from "node:http";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { isDoppelError } from "../domain/errors.js";
 import { isHexId } from "../domain/job.js";
@@ -84,7 +83,8 @@ export function registerJobsCommands(program: Command): void {
           created.grant_file_upload_url,
           consent.path,
           { partNumber: 1, start: 0, end: consent.size },
-          { agent: new http.Agent(), signal: new AbortController().signal },
+          // No agent: Node's default for the URL's protocol (an S3 presigned URL may be https).
+          { signal: new AbortController().signal },
         ).catch((error: unknown) => {
           throw new Error(
             `the consent file of job ${created.job_id} was not uploaded: ${(error as Error).message}`,

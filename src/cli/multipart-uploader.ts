@@ -143,7 +143,12 @@ export function putPart(
   url: string,
   file: string,
   range: PartRange,
-  options: { agent: http.Agent; signal: AbortSignal; onBytes?: ((bytes: number) => void) | undefined },
+  options: {
+    /** Keep-alive agent of the URL's protocol; Node's default agent for it when absent. */
+    agent?: http.Agent | undefined;
+    signal: AbortSignal;
+    onBytes?: ((bytes: number) => void) | undefined;
+  },
 ): Promise<{ etag: string; md5: string }> {
   const target = new URL(url);
   const what = `part ${range.partNumber}`;
@@ -156,7 +161,7 @@ export function putPart(
     });
     const request = (target.protocol === "https:" ? https : http).request(target, {
       method: "PUT",
-      agent: options.agent,
+      ...(options.agent !== undefined && { agent: options.agent }),
       headers: {
         "content-type": "application/octet-stream",
         "content-length": String(range.end - range.start),

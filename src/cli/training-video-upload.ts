@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { UPLOAD_STATES } from "../domain/job-commands.js";
+import { UPLOAD_STATES } from "../domain/job-rules.js";
 import type { JobState } from "../domain/states.js";
 import type { DoppelClient } from "./api-client.js";
 import { type PartResult, uploadParts } from "./multipart-uploader.js";
