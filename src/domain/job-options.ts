@@ -15,24 +15,24 @@ export interface JobOptions {
   readonly isLiveCopy?: boolean;
   readonly isOndemandResource?: boolean;
   readonly isOnlyHumanModel?: boolean;
+  /** What only the ICE dialect sets and shows (UpdateAvatarTrainingJob, GetAvatarTrainingJob). */
+  readonly ice?: IceJobFields;
+}
+
+/**
+ * ICE's fields of a training job that MetaStudio has no place for. The training video is not among
+ * them: it is the job's file, and ICE's `Video` names the media that file was copied from.
+ */
+export interface IceJobFields {
+  /** MediaId of the portrait image. */
+  readonly portrait?: string;
+  /** Where ICE puts the avatar's thumbnail once trained: an http(s) URL. */
+  readonly thumbnail?: string;
+  /** Whether the training video has an alpha channel. */
+  readonly transparent?: boolean;
 }
 
 export const DEFAULT_JOB_OPTIONS: JobOptions = Object.freeze({
   videoMultipartCount: 1,
   actionVideoMultipartCount: 0,
 });
-
-/** States in which a job may be deleted (MetaStudio's documented list). */
-export const DELETABLE_STATES = [
-  "WAIT_FILE_UPLOAD",
-  "AUTO_VERIFY_FAILED",
-  "MANUAL_VERIFYING",
-  "MANUAL_VERIFY_FAILED",
-  "TRAINING_DATA_PREPROCESS_FAILED",
-  "TRAIN_FAILED",
-  "INFERENCE_DATA_PREPROCESS_FAILED",
-  "JOB_SUCCESS",
-  "WAIT_USER_CONFIRM",
-  "JOB_REJECT",
-  "JOB_FINISH",
-] as const;

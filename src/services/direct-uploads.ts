@@ -1,5 +1,5 @@
 import { DoppelError } from "../domain/errors.js";
-import { FILE_SLOTS, FILE_URL_TTL_MS, MULTIPART_SLOTS } from "../domain/job-files.js";
+import { FILE_SLOTS, MULTIPART_SLOTS } from "../domain/job-files.js";
 import { listJobFiles } from "../store/job-file.repository.js";
 import type { ServiceContext } from "./context.js";
 import { incomingKey } from "./job-blobs.js";
@@ -15,18 +15,6 @@ import { receiveUpload } from "./uploads.service.js";
  *   records. The copy is what counts: a later PUT to the still-valid URL changes only the incoming
  *   object, which is adopted again while the job takes files and ignored once it was submitted.
  */
-
-/** A signed URL to PUT one upload to, valid FILE_URL_TTL_MS: the blob store's own if it has them, else Doppel's. */
-export async function uploadUrl(
-  ctx: ServiceContext,
-  directKey: string,
-  doppelPath: string,
-  origin: string,
-): Promise<string> {
-  return ctx.blobs.presignPut
-    ? ctx.blobs.presignPut(directKey, FILE_URL_TTL_MS / 1000)
-    : origin + ctx.urls.sign("PUT", doppelPath, ctx.now() + FILE_URL_TTL_MS);
-}
 
 /**
  * Adopts the job's direct single-file uploads that are new or changed since last adopted, and says

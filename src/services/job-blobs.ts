@@ -1,13 +1,15 @@
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
+import type { Transaction } from "kysely";
 import { BlobTooLargeError, type StoredBlob } from "../blobs/blob-store.js";
 import { DoppelError } from "../domain/errors.js";
-import { UPLOAD_STATES } from "../domain/job-commands.js";
 import type { FileSlot } from "../domain/job-files.js";
+import { UPLOAD_STATES } from "../domain/job-rules.js";
 import type { JobState } from "../domain/states.js";
 import { findJobById } from "../store/job.repository.js";
 import { claimJobInStates, type JobFile, listJobFiles, upsertJobFile } from "../store/job-file.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
+import type { DatabaseSchema } from "../store/schema.js";
 import type { ServiceContext } from "./context.js";
 
 /** Where a job's files live in the blob store. Deleting `jobPrefix` removes them all. */
@@ -113,36 +115,15 @@ export async function recordJobFile(
       if (!(await claimJobInStates(trx, jobId, allowed, now))) return { kind: "refused" } as const;
       const current = (await listJobFiles(trx, jobId)).find((f) => f.slot === slot);
       if (current && options.unchangedIf?.(current)) return { kind: "unchanged" } as const;
-      await upsertJobFile(trx, jobId, {
-        slot,
-        blobKey: stored.key,
-        size: stored.size,
-        sha256: stored.sha256,
-        etag: stored.etag,
-        contentType,
-        uploadTime: now,
-      });
-      await appendOperationLog(trx, jobId, {
-        operateTime: now,
-        operateUser: "USER",
-        logType: log.logType,
-        logDescription: log.description,
-        errorCode: null,
-        redoReasons: [],
-      });
-      return { kind: "recorded", ...(current && { replaced: current.blobKey }) } as const;
+      const replaced = await recordJobFileIn(trx, jobId, { slot, stored, contentType, log }, now);
+      return { kind: "recorded", ...(replaced !== undefined && { replaced }) } as const;
     });
   } catch (error) {
     await ctx.blobs.delete(stored.key);
     throw error;
   }
   if (outcome.kind === "recorded") {
-    if (
-      outcome.replaced !== undefined &&
-      outcome.replaced !== stored.key &&
-      isUploadVersion(jobId, outcome.replaced)
-    )
-      await ctx.blobs.delete(outcome.replaced);
+    await deleteReplacedVersions(ctx, jobId, [outcome.replaced]);
     return "recorded";
   }
   await ctx.blobs.delete(stored.key);
@@ -154,6 +135,57 @@ export async function recordJobFile(
         `Job ${jobId} is in state ${job.state}; its ${slot} can be changed only in ${allowed.join(", ")}, so this one was not recorded`,
       )
     : new DoppelError("JOB_NOT_FOUND", `No job ${jobId}`);
+}
+
+/** A stored blob on its way to becoming a job's file, with the history entry that says so. */
+export interface NewJobFile {
+  readonly slot: FileSlot;
+  readonly stored: StoredBlob;
+  readonly contentType: string;
+  readonly log: { readonly logType: string; readonly description: string };
+}
+
+/**
+ * Inside a transaction that has claimed the job (its version bumped, so the row is locked), records
+ * `file` as the job's file in its slot with its history entry. Returns the key of the version it
+ * replaced, for deleteReplacedVersions once the transaction has committed.
+ */
+export async function recordJobFileIn(
+  trx: Transaction<DatabaseSchema>,
+  jobId: string,
+  file: NewJobFile,
+  now: number,
+): Promise<string | undefined> {
+  const current = (await listJobFiles(trx, jobId)).find((f) => f.slot === file.slot);
+  await upsertJobFile(trx, jobId, {
+    slot: file.slot,
+    blobKey: file.stored.key,
+    size: file.stored.size,
+    sha256: file.stored.sha256,
+    etag: file.stored.etag,
+    contentType: file.contentType,
+    uploadTime: now,
+  });
+  await appendOperationLog(trx, jobId, {
+    operateTime: now,
+    operateUser: "USER",
+    logType: file.log.logType,
+    logDescription: file.log.description,
+    errorCode: null,
+    redoReasons: [],
+  });
+  return current?.blobKey === file.stored.key ? undefined : current?.blobKey;
+}
+
+/** Deletes file versions a committed change replaced: nothing refers to them any more. */
+export async function deleteReplacedVersions(
+  ctx: ServiceContext,
+  jobId: string,
+  keys: ReadonlyArray<string | undefined>,
+): Promise<void> {
+  for (const key of keys) {
+    if (key !== undefined && isUploadVersion(jobId, key)) await ctx.blobs.delete(key);
+  }
 }
 
 /**

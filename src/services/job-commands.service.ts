@@ -1,14 +1,23 @@
 import { Readable } from "node:stream";
 import { BlobNotFoundError } from "../blobs/blob-store.js";
 import { DoppelError } from "../domain/errors.js";
-import { PAUSABLE_STATES, type TrainingCommand, UPLOAD_STATES } from "../domain/job-commands.js";
+import type { TrainingCommand } from "../domain/job-commands.js";
 import type { FileSlot } from "../domain/job-files.js";
+import {
+  MAY_CONFIRM,
+  MAY_PAUSE,
+  MAY_RESUME,
+  MAY_SUBMIT,
+  MAY_UPLOAD,
+  requireState,
+  type StateRule,
+} from "../domain/job-rules.js";
 import { canTransition, type JobState } from "../domain/states.js";
 import {
   findJobById,
-  findJobOptions,
   findVersionedJob,
   type JobStatePatch,
+  type VersionedJob,
 } from "../store/job.repository.js";
 import { listJobFiles } from "../store/job-file.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
@@ -16,7 +25,7 @@ import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 import { adoptDirectUploads } from "./direct-uploads.js";
 import { newSlotFileKey, partKey, partNumberOf, recordJobFile, slotPartsPrefix } from "./job-blobs.js";
-import { requireJob } from "./jobs.service.js";
+import { requireVersionedJob } from "./jobs.service.js";
 import { acceptedContent } from "./uploads.service.js";
 
 /** What a command reports besides success. */
@@ -33,34 +42,41 @@ export async function runCommand(
   command: TrainingCommand,
   message?: string,
 ): Promise<CommandResult> {
-  const job = await requireJob(ctx, caller, jobId);
+  const current = await requireVersionedJob(ctx, caller, jobId);
+  const { job } = current;
   switch (command) {
     case "GET_MULTIPART_UPLOADED":
       return { multipartData: await uploadedParts(ctx, job.id, "training-video") };
     case "GET_ACTION_VIDEO_MULTIPART_UPLOADED":
       return { multipartData: await uploadedParts(ctx, job.id, "action-video") };
     case "CONFIRM_MULTIPART_UPLOADED":
-      await assembleParts(ctx, job.id, job.state, "training-video", command);
+      await assembleParts(ctx, current, "training-video", command);
       return {};
     case "CONFIRM_ACTION_VIDEO_MULTIPART_UPLOADED":
-      await assembleParts(ctx, job.id, job.state, "action-video", command);
+      await assembleParts(ctx, current, "action-video", command);
       return {};
     case "SUBMITVERIFYING":
-      await submitForVerification(ctx, caller, job.id);
+      await submitForVerification(ctx, current, {
+        action: command,
+        // MetaStudio's job has not reached "files uploaded" yet: a state it is not in.
+        noVideo: new DoppelError(
+          "INVALID_STATE",
+          `Job ${job.id} has no complete training video yet: upload every part, then run CONFIRM_MULTIPART_UPLOADED before SUBMITVERIFYING`,
+        ),
+      });
       return {};
     case "CONFIRM_ACCEPT":
     case "CONFIRM_REJECT": {
       const to = command === "CONFIRM_ACCEPT" ? "JOB_FINISH" : "JOB_REJECT";
-      await changeState(ctx, job.projectId, job.id, command, ["WAIT_USER_CONFIRM"], () => ({ to }), message);
+      await changeState(ctx, current, command, MAY_CONFIRM, () => ({ to }), message);
       return {};
     }
     case "CONFIRM_PENDING":
       await changeState(
         ctx,
-        job.projectId,
-        job.id,
+        current,
         command,
-        PAUSABLE_STATES,
+        MAY_PAUSE,
         (from) => ({ to: "JOB_PENDING", patch: { pausedFrom: from } }),
         message,
       );
@@ -68,10 +84,9 @@ export async function runCommand(
     case "CONFIRM_ACTIVE":
       await changeState(
         ctx,
-        job.projectId,
-        job.id,
+        current,
         command,
-        ["JOB_PENDING"],
+        MAY_RESUME,
         (_from, pausedFrom) => ({
           to: (pausedFrom ?? "MANUAL_VERIFYING") as JobState,
           patch: { pausedFrom: null },
@@ -83,33 +98,34 @@ export async function runCommand(
 }
 
 /**
- * Submits a job for automatic verification (first time, or again after a failed check). Refused until
- * the training video is complete (CONFIRM_MULTIPART_UPLOADED assembled it).
+ * Submits a job for automatic verification (first time, or again after a failed check): refused
+ * (INVALID_STATE) outside MAY_SUBMIT before anything else is looked at, then (INVALID_FILE) until the
+ * training video is complete and, when consent is required, the grant file is there. `wording` names
+ * the dialect's action and is its refusal of a job without a video, which each cloud words its own way.
  */
 export async function submitForVerification(
   ctx: ServiceContext,
-  caller: Caller,
-  jobId: string,
+  current: VersionedJob,
+  wording: { readonly action: string; readonly noVideo: DoppelError },
 ): Promise<void> {
-  const job = await requireJob(ctx, caller, jobId);
-  if (UPLOAD_STATES.includes(job.state)) await adoptDirectUploads(ctx, job.id, "strict");
+  requireState(current.job, MAY_SUBMIT, wording.action);
+  const { job } = current;
+  // Adopting a direct upload bumps the job's version: read it again only then.
+  const adopted = await adoptDirectUploads(ctx, job.id, "strict");
+  const latest = adopted ? await findVersionedJob(ctx.database.db, job.projectId, job.id) : current;
+  if (!latest) throw new DoppelError("JOB_NOT_FOUND", `No job ${job.id}; it was deleted`);
   const files = await listJobFiles(ctx.database.db, job.id);
   if (!files.some((f) => f.slot === "training-video")) {
-    throw new DoppelError(
-      "INVALID_STATE",
-      `Job ${job.id} has no complete training video yet: upload every part, then run CONFIRM_MULTIPART_UPLOADED before SUBMITVERIFYING`,
-    );
+    throw wording.noVideo;
   }
   if (ctx.config.pipeline.consent === "required" && !files.some((f) => f.slot === "grant-file")) {
     throw new DoppelError(
       "INVALID_FILE",
       `Job ${job.id} has no consent: a likeness is trained only with the consent of the person filmed. Upload a video of them saying they agree (or a signed letter as PDF, JPEG or PNG) as the job's grant file — MetaStudio: grant_file_upload_url; ICE: ConsentMedia — and submit again`,
-      "grant_file",
     );
   }
-  await changeState(ctx, job.projectId, job.id, "SUBMITVERIFYING", UPLOAD_STATES, () => ({
-    to: "AUTO_VERIFYING",
-  }));
+  // The history names MetaStudio's command whichever dialect submitted: one vocabulary for the log.
+  await changeState(ctx, latest, "SUBMITVERIFYING", MAY_SUBMIT, () => ({ to: "AUTO_VERIFYING" }));
 }
 
 async function uploadedParts(ctx: ServiceContext, jobId: string, slot: FileSlot) {
@@ -123,18 +139,13 @@ async function uploadedParts(ctx: ServiceContext, jobId: string, slot: FileSlot)
 /** Streams parts 1…n into one new file, in order, and records it with its size and sha256. */
 async function assembleParts(
   ctx: ServiceContext,
-  jobId: string,
-  state: JobState,
+  current: VersionedJob,
   slot: FileSlot,
   command: TrainingCommand,
 ): Promise<void> {
-  if (!UPLOAD_STATES.includes(state)) {
-    throw new DoppelError(
-      "INVALID_STATE",
-      `${command} is not allowed while job ${jobId} is in state ${state}`,
-    );
-  }
-  const options = await findJobOptions(ctx.database.db, jobId);
+  requireState(current.job, MAY_UPLOAD, command);
+  const { options } = current;
+  const jobId = current.job.id;
   const expected =
     slot === "training-video" ? options.videoMultipartCount : options.actionVideoMultipartCount;
   const uploaded = await uploadedParts(ctx, jobId, slot);
@@ -186,28 +197,24 @@ async function assembleParts(
 }
 
 /**
- * Moves a job from one of `from` to the state `decide` picks, if the transition table allows it, with
+ * Moves a job, as read, to the state `decide` picks if `rule` and the transition table allow it, with
  * optimistic concurrency: of two concurrent changes exactly one wins; the other gets CONFLICT.
  */
 async function changeState(
   ctx: ServiceContext,
-  projectId: string,
-  jobId: string,
+  current: VersionedJob,
   command: string,
-  from: readonly JobState[],
+  rule: StateRule,
   decide: (from: JobState, pausedFrom: string | null) => { to: JobState; patch?: Partial<JobStatePatch> },
   message?: string,
 ): Promise<void> {
-  const current = await findVersionedJob(ctx.database.db, projectId, jobId);
-  if (!current) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId} in this project`);
   const { job, version, pausedFrom } = current;
+  requireState(job, rule, command);
   const { to, patch } = decide(job.state, pausedFrom);
-  if (!from.includes(job.state) || !canTransition(job.state, to)) {
-    throw new DoppelError(
-      "INVALID_STATE",
-      `${command} is not allowed while job ${jobId} is in state ${job.state}; it is allowed in ${from.join(", ")}`,
-    );
+  if (!canTransition(job.state, to)) {
+    throw new DoppelError("INVALID_STATE", `${command} cannot move job ${job.id} from ${job.state} to ${to}`);
   }
+  const jobId = job.id;
   const now = ctx.now();
   await ctx.database.db.transaction().execute(async (trx) => {
     const moved = await moveJob(trx, {

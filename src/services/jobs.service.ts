@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { Transaction } from "kysely";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import {
   isHexId,
@@ -8,32 +8,43 @@ import {
   MODEL_VERSIONS,
   newJobId,
 } from "../domain/job.js";
-import { UPLOAD_STATES } from "../domain/job-commands.js";
 import { checkTags, oneOf, optionalText, requiredText } from "../domain/job-fields.js";
-import { downloadPath, FILE_URL_TTL_MS, type FileSlot, uploadPath } from "../domain/job-files.js";
-import { DEFAULT_JOB_OPTIONS, DELETABLE_STATES, type JobOptions } from "../domain/job-options.js";
+import type { FileSlot } from "../domain/job-files.js";
+import { DEFAULT_JOB_OPTIONS, type JobOptions } from "../domain/job-options.js";
+import {
+  MAY_DELETE,
+  MAY_EDIT_METASTUDIO,
+  requireState,
+  type StateRule,
+  UPLOAD_STATES,
+} from "../domain/job-rules.js";
 import { withoutUndefined } from "../domain/objects.js";
 import type { OperationLog } from "../domain/operation-log.js";
-import type { JobState } from "../domain/states.js";
 import { checkText } from "../domain/text.js";
 import { findClientTokenJob, insertClientToken } from "../store/client-token.repository.js";
 import {
   deleteJobRow,
-  findJob,
   findJobByClientToken,
   findJobOptions,
-  findJobOptionsOf,
   findVersionedJob,
   insertJob,
   type JobEdit,
   updateJobFields,
+  type VersionedJob,
 } from "../store/job.repository.js";
-import { findSlotBlobKeys, listJobFiles } from "../store/job-file.repository.js";
 import { appendOperationLog, listOperationLogs } from "../store/operation-log.repository.js";
+import type { DatabaseSchema } from "../store/schema.js";
 import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
-import { adoptDirectUploads, uploadUrl } from "./direct-uploads.js";
-import { incomingKey, jobPrefix, partKey } from "./job-blobs.js";
+import { adoptDirectUploads } from "./direct-uploads.js";
+import { jobPrefix } from "./job-blobs.js";
+import { downloadUrls, type UploadUrls, uploadUrls } from "./job-files.service.js";
+
+/**
+ * A training job's use cases as MetaStudio has them (create, show, update, delete), and the pieces the
+ * ICE dialect's use cases (ice-jobs.service.ts) build theirs from: the checked new job, its insert,
+ * the client-token rule, the checked edit.
+ */
 
 /** A create request after the dialect has parsed its wire form. */
 export interface CreateJobInput {
@@ -51,31 +62,39 @@ export interface CreateJobInput {
   readonly clientToken?: string | undefined;
 }
 
-export interface CreatedJob {
+/** A job with the signed URLs to upload its files to. */
+export interface JobWithUploadUrls {
   readonly job: Job;
-  readonly options: JobOptions;
-  /** False when the client token named a job created before. */
-  readonly created: boolean;
+  readonly uploadUrls: UploadUrls;
 }
 
-/** Creates a job in WAIT_FILE_UPLOAD, or returns the one an earlier request with the same token made. */
+/** Creates a job in WAIT_FILE_UPLOAD, or answers the one an earlier request with the same token made. */
 export async function createJob(
   ctx: ServiceContext,
   caller: Caller,
   input: CreateJobInput,
-): Promise<CreatedJob> {
-  const projectId = caller.principal.projectId;
+  origin: string,
+): Promise<JobWithUploadUrls> {
+  const fresh = newJob(caller, input, ctx.now());
+  const { job, options } = await createOnce(ctx, fresh, (trx) => insertNewJob(trx, fresh));
+  return { job, uploadUrls: await uploadUrls(ctx, job.id, options, origin) };
+}
+
+/** A checked job about to be created, with what its insert needs. */
+export interface NewJob {
+  readonly job: Job;
+  readonly options: JobOptions;
+  readonly clientToken: string | undefined;
+}
+
+/** Checks a create request and makes the job it asks for (not stored yet). */
+export function newJob(caller: Caller, input: CreateJobInput, now: number): NewJob {
   const clientToken =
     input.clientToken === undefined ? undefined : checkText("client_token", input.clientToken, 128);
-  if (clientToken !== undefined) {
-    const earlier = await jobOfClientToken(ctx, projectId, clientToken);
-    if (earlier) return earlier;
-  }
-  const now = ctx.now();
   const options = checkOptions({ ...DEFAULT_JOB_OPTIONS, ...input.options });
   const job: Job = {
     id: newJobId(now),
-    projectId,
+    projectId: caller.principal.projectId,
     appUserId: caller.appUserId ?? null,
     name: requiredText("name", input.name, 64),
     description: optionalText("description", input.description, 1000) ?? null,
@@ -94,22 +113,63 @@ export async function createJob(
     firstTrainingTime: null,
     lastTrainingTime: null,
   };
-  try {
-    await ctx.database.db.transaction().execute(async (trx) => {
-      await insertJob(trx, job, { options, clientToken: clientToken ?? null });
-      if (clientToken !== undefined) {
-        await insertClientToken(trx, { projectId, clientToken, jobId: job.id, createTime: now });
-      }
-      await appendOperationLog(trx, job.id, userLog(now, "CREATE_JOB", "Job created; waiting for its files"));
+  return { job, options, clientToken };
+}
+
+/** Inserts a new job with its client token and first history entry; run inside the create's transaction. */
+export async function insertNewJob(trx: Transaction<DatabaseSchema>, fresh: NewJob): Promise<void> {
+  const { job, options, clientToken } = fresh;
+  await insertJob(trx, job, { options, clientToken: clientToken ?? null });
+  if (clientToken !== undefined) {
+    await insertClientToken(trx, {
+      projectId: job.projectId,
+      clientToken,
+      jobId: job.id,
+      createTime: job.createTime,
     });
+  }
+  await appendOperationLog(
+    trx,
+    job.id,
+    userLog(job.createTime, "CREATE_JOB", "Job created; waiting for its files"),
+  );
+}
+
+/** A job as created: the new one, or the one its client token made before. */
+export interface CreatedJob {
+  readonly job: Job;
+  readonly options: JobOptions;
+  /** False when the client token named a job created before. */
+  readonly created: boolean;
+}
+
+/**
+ * Creates `fresh` in one transaction run by `insert`, unless its client token made a job before: then
+ * that job is the answer, and so it is when two creates with one token race (the unique index lets one
+ * through). `prepare` runs only for a create that goes ahead (ICE copies its media there), and
+ * `cleanUp` removes what it prepared when the insert fails; `insert` itself leaves nothing behind.
+ */
+export async function createOnce(
+  ctx: ServiceContext,
+  fresh: NewJob,
+  insert: (trx: Transaction<DatabaseSchema>) => Promise<void>,
+  prepare: () => Promise<void> = async () => {},
+  cleanUp: () => Promise<void> = async () => {},
+): Promise<CreatedJob> {
+  const { projectId } = fresh.job;
+  const token = fresh.clientToken;
+  const earlier = token === undefined ? undefined : await jobOfClientToken(ctx, projectId, token);
+  if (earlier) return earlier;
+  await prepare();
+  try {
+    await ctx.database.db.transaction().execute(insert);
   } catch (error) {
-    // Two creates with one token raced: the unique index let one through; answer with its job.
-    const winner =
-      clientToken === undefined ? undefined : await jobOfClientToken(ctx, projectId, clientToken);
+    await cleanUp();
+    const winner = token === undefined ? undefined : await jobOfClientToken(ctx, projectId, token);
     if (winner) return winner;
     throw error;
   }
-  return { job, options, created: true };
+  return { job: fresh.job, options: fresh.options, created: true };
 }
 
 /**
@@ -141,17 +201,30 @@ export interface JobDetail {
 }
 
 /** One of the caller's jobs with its options and history; JOB_NOT_FOUND otherwise. */
-export async function showJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<JobDetail> {
-  let job = await requireJob(ctx, caller, jobId);
+export async function readJobDetail(ctx: ServiceContext, caller: Caller, jobId: string): Promise<JobDetail> {
+  let current = await requireVersionedJob(ctx, caller, jobId);
   // Adopting a file bumps the job's version and update time: read it again only then.
-  if (UPLOAD_STATES.includes(job.state) && (await adoptDirectUploads(ctx, job.id, "lenient"))) {
-    job = await requireJob(ctx, caller, jobId);
+  if (UPLOAD_STATES.includes(current.job.state) && (await adoptDirectUploads(ctx, jobId, "lenient"))) {
+    current = await requireVersionedJob(ctx, caller, jobId);
   }
-  const [options, logs] = await Promise.all([
-    findJobOptions(ctx.database.db, job.id),
-    listOperationLogs(ctx.database.db, job.id),
-  ]);
-  return { job, options, logs };
+  const { job, options } = current;
+  return { job, options, logs: await listOperationLogs(ctx.database.db, job.id) };
+}
+
+/** A job's detail with signed download URLs of its files, by slot. */
+export interface ShownJob extends JobDetail {
+  readonly downloadUrls: Partial<Record<FileSlot, string>>;
+}
+
+/** MetaStudio's Show: the detail and where to download each of the job's files. */
+export async function showJob(
+  ctx: ServiceContext,
+  caller: Caller,
+  jobId: string,
+  origin: string,
+): Promise<ShownJob> {
+  const detail = await readJobDetail(ctx, caller, jobId);
+  return { ...detail, downloadUrls: await downloadUrls(ctx, detail.job.id, origin) };
 }
 
 /** A user edit; absent fields stay as they are. */
@@ -159,27 +232,30 @@ export type UpdateJobInput = Omit<CreateJobInput, "clientToken" | "name"> & {
   readonly name?: string | undefined;
 };
 
-/**
- * Edits one of the caller's jobs in one of `allowedStates` (MetaStudio: after a failed check; ICE: in
- * Init or Fail for the video). Returns the job and its options as they are now.
- */
+/** MetaStudio's Update: edits one of the caller's jobs after a failed check, to fix and resubmit it. */
 export async function updateJob(
   ctx: ServiceContext,
   caller: Caller,
   jobId: string,
   input: UpdateJobInput,
-  allowedStates: readonly JobState[],
-): Promise<CreatedJob> {
-  const job = await requireJob(ctx, caller, jobId);
-  const current = await findVersionedJob(ctx.database.db, job.projectId, job.id);
-  if (!current) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId} in this project`);
-  if (!allowedStates.includes(current.job.state)) {
-    throw new DoppelError(
-      "INVALID_STATE",
-      `Job ${jobId} is in state ${current.job.state} and cannot be updated now; it can be updated in ${allowedStates.join(", ")}`,
-    );
-  }
-  const oldOptions = await findJobOptions(ctx.database.db, job.id);
+  origin: string,
+): Promise<JobWithUploadUrls> {
+  const current = await requireVersionedJob(ctx, caller, jobId);
+  requireState(current.job, MAY_EDIT_METASTUDIO, "updating it");
+  const { edit, options } = checkedEdit(input, current.options);
+  const now = ctx.now();
+  await ctx.database.db.transaction().execute((trx) => saveEdit(trx, current, edit, now));
+  return {
+    job: editedJob(current.job, edit, now),
+    uploadUrls: await uploadUrls(ctx, jobId, options, origin),
+  };
+}
+
+/** The checked edit an update asks for, and the job's options once it is applied. */
+export function checkedEdit(
+  input: UpdateJobInput,
+  oldOptions: JobOptions,
+): { edit: JobEdit; options: JobOptions } {
   const options =
     input.options === undefined
       ? undefined
@@ -205,29 +281,48 @@ export async function updateJob(
     }),
     ...(options !== undefined && { options }),
   };
-  const now = ctx.now();
-  await ctx.database.db.transaction().execute(async (trx) => {
-    if (!(await updateJobFields(trx, current.job, current.version, edit, now))) {
-      throw new DoppelError(
-        "CONFLICT",
-        `Job ${jobId} was changed by another request at the same time; read it again and retry`,
-      );
-    }
-    await appendOperationLog(trx, job.id, userLog(now, "UPDATE_JOB", "Job updated by the user"));
-  });
-  const updated = await requireJob(ctx, caller, jobId);
-  return { job: updated, options: options ?? oldOptions, created: false };
+  return { edit, options: options ?? oldOptions };
 }
 
-/** Deletes one of the caller's jobs, in the states MetaStudio allows. */
-export async function deleteJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<void> {
-  const job = await requireJob(ctx, caller, jobId);
-  if (!(DELETABLE_STATES as readonly string[]).includes(job.state)) {
+/**
+ * Inside a transaction: applies an edit to the job as it was read (optimistic concurrency: CONFLICT if
+ * anything changed it since), runs `alongside` (ICE records the files the edit names there), then
+ * writes the edit's history entry. The version bump locks the row for the rest of the transaction
+ * (PostgreSQL), so what `alongside` records serializes with concurrent changes.
+ */
+export async function saveEdit(
+  trx: Transaction<DatabaseSchema>,
+  current: VersionedJob,
+  edit: JobEdit,
+  now: number,
+  alongside: () => Promise<void> = async () => {},
+): Promise<void> {
+  if (!(await updateJobFields(trx, current.job, current.version, edit, now))) {
     throw new DoppelError(
-      "INVALID_STATE",
-      `Job ${job.id} is in state ${job.state} and cannot be deleted now; it can be deleted in ${DELETABLE_STATES.join(", ")}`,
+      "CONFLICT",
+      `Job ${current.job.id} was changed by another request at the same time; read it again and retry`,
     );
   }
+  await alongside();
+  await appendOperationLog(trx, current.job.id, userLog(now, "UPDATE_JOB", "Job updated by the user"));
+}
+
+/** The job as an edit saved at `now` leaves it. */
+export function editedJob(job: Job, edit: JobEdit, now: number): Job {
+  const { options: _options, ...fields } = edit;
+  return { ...job, ...fields, updateTime: now };
+}
+
+/** Deletes one of the caller's jobs if `rule` allows it (MetaStudio's unless a dialect has its own). */
+export async function deleteJob(
+  ctx: ServiceContext,
+  caller: Caller,
+  jobId: string,
+  rule: StateRule = MAY_DELETE,
+  action = "deleting it",
+): Promise<void> {
+  const job = await requireJob(ctx, caller, jobId);
+  requireState(job, rule, action);
   // Row first: once it is gone no upload URL can add files, so the sweep below leaves nothing behind.
   await deleteJobRow(ctx.database.db, job.projectId, job.id);
   await ctx.blobs.deletePrefix(jobPrefix(job.id));
@@ -235,14 +330,26 @@ export async function deleteJob(ctx: ServiceContext, caller: Caller, jobId: stri
 
 /** The caller's job (narrowed to its end user when X-App-UserId was sent), or JOB_NOT_FOUND. */
 export async function requireJob(ctx: ServiceContext, caller: Caller, jobId: string): Promise<Job> {
-  const job = isHexId(jobId) ? await findJob(ctx.database.db, caller.principal.projectId, jobId) : undefined;
-  if (!job || (caller.appUserId !== undefined && job.appUserId !== caller.appUserId)) {
-    throw new DoppelError("JOB_NOT_FOUND", `No job ${JSON.stringify(jobId.slice(0, 64))} in this project`);
-  }
-  return job;
+  return (await requireVersionedJob(ctx, caller, jobId)).job;
 }
 
-function userLog(now: number, logType: string, description: string): OperationLog {
+/** requireJob with what a change needs: the job's version and options. */
+export async function requireVersionedJob(
+  ctx: ServiceContext,
+  caller: Caller,
+  jobId: string,
+): Promise<VersionedJob> {
+  const found = isHexId(jobId)
+    ? await findVersionedJob(ctx.database.db, caller.principal.projectId, jobId)
+    : undefined;
+  if (!found || (caller.appUserId !== undefined && found.job.appUserId !== caller.appUserId)) {
+    throw new DoppelError("JOB_NOT_FOUND", `No job ${JSON.stringify(jobId.slice(0, 64))} in this project`);
+  }
+  return found;
+}
+
+/** A history entry for something the user did. */
+export function userLog(now: number, logType: string, description: string): OperationLog {
   return {
     operateTime: now,
     operateUser: "USER",
@@ -263,109 +370,4 @@ function checkOptions(options: JobOptions): JobOptions {
   count("action_video_multipart_count", options.actionVideoMultipartCount, 0, 1000);
   if (options.commandMessage !== undefined) checkText("command_message", options.commandMessage, 64);
   return options;
-}
-
-/** Signed upload URLs for every slot of a job, valid for FILE_URL_TTL_MS (see direct-uploads.ts). */
-export interface UploadUrls {
-  readonly trainingVideo: string[];
-  readonly actionVideo: string[];
-  readonly grantFile: string;
-  readonly cover: string;
-  readonly audio: string;
-}
-
-export async function uploadUrls(
-  ctx: ServiceContext,
-  jobId: string,
-  options: JobOptions,
-  origin: string,
-): Promise<UploadUrls> {
-  const put = (slot: FileSlot, part?: number) =>
-    uploadUrl(
-      ctx,
-      part === undefined ? incomingKey(jobId, slot) : partKey(jobId, slot, part),
-      uploadPath(jobId, slot, part),
-      origin,
-    );
-  const parts = (slot: FileSlot, count: number) =>
-    Promise.all(Array.from({ length: count }, (_, i) => put(slot, i + 1)));
-  const [trainingVideo, actionVideo, grantFile, cover, audio] = await Promise.all([
-    parts("training-video", options.videoMultipartCount),
-    parts("action-video", options.actionVideoMultipartCount),
-    put("grant-file"),
-    put("cover"),
-    put("audio"),
-  ]);
-  return { trainingVideo, actionVideo, grantFile, cover, audio };
-}
-
-/**
- * Signed download URLs of the job's whole files, by slot, valid for FILE_URL_TTL_MS: the blob store's
- * own presigned URLs when it has them (S3), else Doppel's (`origin` + `/downloads/…`).
- */
-export async function downloadUrls(
-  ctx: ServiceContext,
-  jobId: string,
-  origin: string,
-): Promise<Partial<Record<FileSlot, string>>> {
-  const until = ctx.now() + FILE_URL_TTL_MS;
-  const files = await listJobFiles(ctx.database.db, jobId);
-  const urls = await Promise.all(
-    files.map(async (f) => {
-      const url = ctx.blobs.presignGet
-        ? await ctx.blobs.presignGet(f.blobKey, FILE_URL_TTL_MS / 1000)
-        : origin + ctx.urls.sign("GET", downloadPath(jobId, f.slot), until);
-      return [f.slot, url] as const;
-    }),
-  );
-  return Object.fromEntries(urls);
-}
-
-/**
- * Signed cover download URLs of listed jobs that have a cover (uploaded, or picked by preprocessing),
- * by job id: the list shows `cover_download_url` like Show does.
- */
-export async function coverUrls(
-  ctx: ServiceContext,
-  jobIds: readonly string[],
-  origin: string,
-): Promise<Map<string, string>> {
-  const keys = await findSlotBlobKeys(ctx.database.db, jobIds, "cover");
-  if (keys.size === 0) return new Map();
-  const until = ctx.now() + FILE_URL_TTL_MS;
-  const urls = await Promise.all(
-    [...keys].map(async ([jobId, blobKey]) => {
-      const url = ctx.blobs.presignGet
-        ? await ctx.blobs.presignGet(blobKey, FILE_URL_TTL_MS / 1000)
-        : origin + ctx.urls.sign("GET", downloadPath(jobId, "cover"), until);
-      return [jobId, url] as const;
-    }),
-  );
-  return new Map(urls);
-}
-
-/** A job's whole file for a signed download URL: its content type, size and a stream of it. */
-export async function openJobFile(
-  ctx: ServiceContext,
-  jobId: string,
-  slot: FileSlot,
-): Promise<{ contentType: string; size: number; sha256: string; stream: Readable }> {
-  const file = isHexId(jobId)
-    ? (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === slot)
-    : undefined;
-  if (!file) throw new DoppelError("JOB_NOT_FOUND", `Job ${jobId.slice(0, 64)} has no ${slot} file`);
-  return {
-    contentType: file.contentType,
-    size: file.size,
-    sha256: file.sha256,
-    stream: await ctx.blobs.get(file.blobKey),
-  };
-}
-
-/** The creation options of listed jobs (ICE shows some of them in its list), by job id. */
-export function optionsOfJobs(ctx: ServiceContext, jobs: readonly Job[]): Promise<Map<string, JobOptions>> {
-  return findJobOptionsOf(
-    ctx.database.db,
-    jobs.map((job) => job.id),
-  );
 }

@@ -1,9 +1,11 @@
 import { DoppelError, invalidParameter } from "../domain/errors.js";
+import type { Job } from "../domain/job.js";
 import { optionalText } from "../domain/job-fields.js";
 import type { JobState } from "../domain/states.js";
 import { type JobList, listJobs as listJobRows } from "../store/job.repository.js";
 import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
+import { coverUrls } from "./job-files.service.js";
 
 /** A list request after the dialect has parsed its wire form. */
 export interface ListJobsQuery {
@@ -25,6 +27,28 @@ export interface ListJobsQuery {
   readonly modelResolution?: string | undefined;
 }
 
+/** A listed job with the signed URL of its cover, when it has one. */
+export interface ListedJob {
+  readonly job: Job;
+  readonly coverUrl: string | undefined;
+}
+
+/** MetaStudio's list: a page of the caller's jobs, each with its cover's download URL. */
+export async function listJobsWithCovers(
+  ctx: ServiceContext,
+  caller: Caller,
+  query: ListJobsQuery,
+  origin: string,
+): Promise<{ count: number; jobs: ListedJob[] }> {
+  const { count, jobs } = await listJobs(ctx, caller, query);
+  const covers = await coverUrls(
+    ctx,
+    jobs.map((job) => job.id),
+    origin,
+  );
+  return { count, jobs: jobs.map((job) => ({ job, coverUrl: covers.get(job.id) })) };
+}
+
 /** Lists the caller's jobs. Never returns another project's jobs, whatever the query says. */
 export async function listJobs(ctx: ServiceContext, caller: Caller, query: ListJobsQuery): Promise<JobList> {
   const projectId = caller.principal.projectId;
@@ -32,7 +56,6 @@ export async function listJobs(ctx: ServiceContext, caller: Caller, query: ListJ
     throw new DoppelError(
       "PROJECT_MISMATCH",
       `query_project_id ${JSON.stringify(query.queryProjectId.slice(0, 64))} is not the project of these credentials`,
-      "query_project_id",
     );
   }
   checkRange("create_since", query.createSince, "create_until", query.createUntil);

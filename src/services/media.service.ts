@@ -4,8 +4,7 @@ import type { StoredBlob } from "../blobs/blob-store.js";
 import { sniff } from "../blobs/sniff.js";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, newJobId } from "../domain/job.js";
-import { ACCEPTED_TYPES } from "../domain/job-files.js";
-import type { JobState } from "../domain/states.js";
+import { ACCEPTED_TYPES, MEDIA_ACCEPTED_TYPES, type MediaType } from "../domain/job-files.js";
 import { checkText } from "../domain/text.js";
 import { type JobFile, listJobFiles } from "../store/job-file.repository.js";
 import {
@@ -19,8 +18,8 @@ import {
 } from "../store/media.repository.js";
 import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
-import { uploadUrl } from "./direct-uploads.js";
-import { mediaCopyPrefix, putWithinLimit, recordJobFile } from "./job-blobs.js";
+import { mediaCopyPrefix, type NewJobFile, putWithinLimit } from "./job-blobs.js";
+import { signedUrl } from "./signed-urls.js";
 
 /**
  * Media: files uploaded on their own (ICE `CreateUploadMedia`) and then named by id as a training job's
@@ -29,18 +28,6 @@ import { mediaCopyPrefix, putWithinLimit, recordJobFile } from "./job-blobs.js";
  * names the same bytes. A job that names a video gets its own copy of the bytes under its prefix: the
  * job's delete sweeps its copy and never the media, and the media outlives any job that used it.
  */
-export const MEDIA_TYPES = ["video", "image", "other"] as const;
-export type MediaType = (typeof MEDIA_TYPES)[number];
-
-/**
- * Sniffed types each media type accepts: ICE's training-video formats, still images for portraits (or a
- * photographed consent letter), and PDF documents (a consent letter) as ICE's `other`.
- */
-export const MEDIA_ACCEPTED_TYPES: Readonly<Record<MediaType, readonly string[]>> = {
-  video: ["video/mp4", "video/quicktime", "video/webm"],
-  image: ["image/jpeg", "image/png", "image/webp"],
-  other: ["application/pdf"],
-};
 
 /** The path Doppel serves a media upload at; signed URLs add `expires` and `signature`. */
 export function mediaUploadPath(mediaId: string): string {
@@ -78,7 +65,7 @@ export async function createUploadMedia(
   });
   return {
     mediaId,
-    uploadUrl: await uploadUrl(ctx, mediaIncomingKey(mediaId), mediaUploadPath(mediaId), origin),
+    uploadUrl: await signedUrl(ctx, "PUT", mediaIncomingKey(mediaId), mediaUploadPath(mediaId), origin),
   };
 }
 
@@ -96,7 +83,7 @@ export async function receiveMediaUpload(
 ): Promise<StoredBlob> {
   const media = isHexId(mediaId) ? await findMedia(ctx.database.db, mediaId) : undefined;
   if (!media) {
-    throw new DoppelError("INVALID_PARAMETER", `No media ${mediaId.slice(0, 64)}`, "media_id");
+    throw new DoppelError("INVALID_PARAMETER", `No media ${mediaId.slice(0, 64)}`);
   }
   const accepted = MEDIA_ACCEPTED_TYPES[media.mediaType as MediaType] ?? [];
   const sniffed = await sniff(body);
@@ -213,47 +200,44 @@ async function adoptDirectMediaUpload(ctx: ServiceContext, media: MediaRecord, p
   }
 }
 
+/** A media's bytes copied under a job's prefix, ready to be recorded as the job's file in `slot`. */
+export interface MediaCopy extends NewJobFile {
+  readonly slot: "training-video" | "grant-file";
+}
+
 /**
- * Makes a READY media a job file (`training-video`: what CONFIRM_MULTIPART_UPLOADED makes of uploaded
- * parts; `grant-file`: the consent), if the job is in one of `allowedStates`. The bytes are copied under
- * the job's prefix (streamed, never whole in memory) to a key of their own and checked against the
- * media's sha256, then recorded like any job file (recordJobFile); so a concurrent submit either sees the
- * old file or the new one, never a half-written one. Attaching the media a job already has does nothing.
+ * Copies a READY media's bytes under the job's prefix (streamed, never whole in memory) to a key of its
+ * own, checked against the media's sha256, for the caller to record in the transaction that makes its
+ * change (recordJobFileIn) — or to delete if that change does not happen. Undefined when `current`,
+ * the job's file in that slot now, already is a copy of this media: naming it again changes nothing.
  */
-export async function attachMedia(
+export async function copyMediaForJob(
   ctx: ServiceContext,
   jobId: string,
-  slot: "training-video" | "grant-file",
+  slot: MediaCopy["slot"],
   media: ReadyMedia,
-  allowedStates: readonly JobState[],
-): Promise<void> {
+  current?: JobFile,
+): Promise<MediaCopy | undefined> {
   const prefix = `${mediaCopyPrefix(jobId, slot)}${media.id}/`;
-  const isThisMedia = (file: JobFile | undefined) =>
-    file?.blobKey.startsWith(prefix) === true && file.sha256 === media.sha256;
-  const current = (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === slot);
-  if (isThisMedia(current)) return;
-
-  const copy = await ctx.blobs.put(
+  if (current?.blobKey.startsWith(prefix) && current.sha256 === media.sha256) return undefined;
+  const stored = await ctx.blobs.put(
     `${prefix}${randomUUID().replaceAll("-", "")}`,
     await ctx.blobs.get(media.blobKey),
     { contentType: media.mime },
   );
-  if (copy.sha256 !== media.sha256) {
-    await ctx.blobs.delete(copy.key);
+  if (stored.sha256 !== media.sha256) {
+    await ctx.blobs.delete(stored.key);
     throw new Error(`the blob of media ${media.id} no longer has sha256 ${media.sha256}`);
   }
-  await recordJobFile(
-    ctx,
-    jobId,
+  return {
     slot,
-    copy,
-    media.mime,
-    {
+    stored,
+    contentType: media.mime,
+    log: {
       logType: "UPLOAD_FILE",
-      description: `${slot} taken from media ${media.id}: ${copy.size} bytes, sha256 ${copy.sha256}`,
+      description: `${slot} taken from media ${media.id}: ${stored.size} bytes, sha256 ${stored.sha256}`,
     },
-    { allowedStates, unchangedIf: isThisMedia },
-  );
+  };
 }
 
 /**
@@ -286,15 +270,8 @@ export async function trainingVideoMediaId(ctx: ServiceContext, jobId: string): 
   return file.blobKey.slice(prefix.length).split("/")[0];
 }
 
-/** Whether a job has its complete training video (attached from a media, or assembled from parts). */
-export async function hasTrainingVideo(ctx: ServiceContext, jobId: string): Promise<boolean> {
-  return (await listJobFiles(ctx.database.db, jobId)).some((f) => f.slot === "training-video");
-}
-
-/** A trained avatar as ICE shows it: the job that made it, with its creation options. */
-export interface Avatar extends Omit<AvatarRecord, "options"> {
-  readonly options: Readonly<Record<string, unknown>>;
-}
+/** A trained avatar as ICE shows it: the job that made it, with its ICE fields. */
+export type Avatar = AvatarRecord;
 
 /** The caller's avatar with this id (a job's asset id); JOB_NOT_FOUND naming the avatar otherwise. */
 export async function getAvatar(ctx: ServiceContext, caller: Caller, avatarId: string): Promise<Avatar> {
@@ -306,10 +283,9 @@ export async function getAvatar(ctx: ServiceContext, caller: Caller, avatarId: s
     throw new DoppelError(
       "JOB_NOT_FOUND",
       `No avatar ${JSON.stringify(avatarId.slice(0, 64))} in this project`,
-      "AvatarId",
     );
   }
-  return withOptions(record);
+  return record;
 }
 
 /** One page of the caller's avatars, newest first, and how many there are. */
@@ -323,22 +299,9 @@ export async function listAvatars(
     { ...scopeOf(caller), avatarType: query.avatarType },
     { offset: query.offset, limit: query.limit },
   );
-  return { count, avatars: avatars.map(withOptions) };
+  return { count, avatars };
 }
 
 function scopeOf(caller: Caller) {
   return { projectId: caller.principal.projectId, appUserId: caller.appUserId };
-}
-
-function withOptions(record: AvatarRecord): Avatar {
-  let options: Record<string, unknown> = {};
-  try {
-    const parsed: unknown = JSON.parse(record.options);
-    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
-      options = parsed as Record<string, unknown>;
-    }
-  } catch {
-    // Options are written by Doppel as JSON; a damaged value shows as no options rather than a 500.
-  }
-  return { ...record, options };
 }

@@ -21,6 +21,7 @@ import {
 import { claimTask, findTask, renewLease, type TaskRecord } from "../store/task.repository.js";
 import type { ServiceContext } from "./context.js";
 import { putWithinLimit } from "./job-blobs.js";
+import { signedUrl } from "./signed-urls.js";
 
 /**
  * The worker protocol: a trainer anywhere (a GPU machine, any language) takes `train` tasks over HTTP.
@@ -91,9 +92,14 @@ export async function claimRemoteTask(
     const inputs: Record<string, string> = {};
     for (const name of PREPROCESSED_FILES) {
       const key = preprocessedKey(task.jobId, name);
-      inputs[name] = ctx.blobs.presignGet
-        ? await ctx.blobs.presignGet(key, URL_TTL_MS / 1000)
-        : origin + ctx.urls.sign("GET", inputPath(task.id, task.claims, name), until);
+      inputs[name] = await signedUrl(
+        ctx,
+        "GET",
+        key,
+        inputPath(task.id, task.claims, name),
+        origin,
+        URL_TTL_MS,
+      );
     }
     const signed = ctx.urls.sign("PUT", outputPathPattern(task.id, task.claims), until);
     const query = signed.slice(signed.indexOf("?"));

@@ -9,9 +9,10 @@ import {
 } from "kysely";
 import { DoppelError } from "../domain/errors.js";
 import type { Job } from "../domain/job.js";
-import { DEFAULT_JOB_OPTIONS, type JobOptions } from "../domain/job-options.js";
+import type { JobOptions } from "../domain/job-options.js";
 import type { JobState } from "../domain/states.js";
 import type { DatabaseKind } from "./database.js";
+import { parseJobOptions } from "./job-options-json.js";
 import type { DatabaseSchema, JobsTable } from "./schema.js";
 
 type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
@@ -80,7 +81,7 @@ export async function findJobByClientToken(
 export async function findJobOptions(db: Executor, jobId: string): Promise<JobOptions> {
   const row = await db.selectFrom("jobs").select("options").where("id", "=", jobId).executeTakeFirst();
   if (!row) throw new DoppelError("JOB_NOT_FOUND", `No job ${jobId}; it was deleted`);
-  return { ...DEFAULT_JOB_OPTIONS, ...(JSON.parse(row.options) as Partial<JobOptions>) };
+  return parseJobOptions(row.options);
 }
 
 /** Deletes a job (its tags and logs go with it). */
@@ -225,11 +226,12 @@ function fromRow(row: Selectable<JobsTable>): Job {
   };
 }
 
-/** A job with what a state change needs: its version (optimistic concurrency) and pause origin. */
+/** A job with what a change needs: its version (optimistic concurrency), pause origin and options. */
 export interface VersionedJob {
   readonly job: Job;
   readonly version: number;
   readonly pausedFrom: string | null;
+  readonly options: JobOptions;
 }
 
 /** Reads a job with its version, or undefined. */
@@ -249,7 +251,12 @@ export async function findVersionedJobById(db: Executor, jobId: string): Promise
 }
 
 function versioned(row: Selectable<JobsTable>): VersionedJob {
-  return { job: fromRow(row), version: Number(row.version), pausedFrom: row.paused_from };
+  return {
+    job: fromRow(row),
+    version: Number(row.version),
+    pausedFrom: row.paused_from,
+    options: parseJobOptions(row.options),
+  };
 }
 
 /** What a state change may set besides the state. */
@@ -364,12 +371,7 @@ export async function findJobOptionsOf(
 ): Promise<Map<string, JobOptions>> {
   if (jobIds.length === 0) return new Map();
   const rows = await db.selectFrom("jobs").select(["id", "options"]).where("id", "in", jobIds).execute();
-  return new Map(
-    rows.map((row) => [
-      row.id,
-      { ...DEFAULT_JOB_OPTIONS, ...(JSON.parse(row.options) as Partial<JobOptions>) },
-    ]),
-  );
+  return new Map(rows.map((row) => [row.id, parseJobOptions(row.options)]));
 }
 
 /** Jobs of every project in `state`, least recently changed first, and how many there are. */

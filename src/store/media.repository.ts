@@ -1,4 +1,6 @@
 import type { Kysely, Selectable, Transaction } from "kysely";
+import type { IceJobFields } from "../domain/job-options.js";
+import { parseJobOptions } from "./job-options-json.js";
 import type { DatabaseSchema, MediaTable } from "./schema.js";
 
 type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
@@ -86,7 +88,7 @@ function fromRow(row: Selectable<MediaTable>): MediaRecord {
   };
 }
 
-/** What ICE shows of a trained avatar: the job that made it, with its options JSON unparsed. */
+/** What ICE shows of a trained avatar: the job that made it, with the job's ICE fields. */
 export interface AvatarRecord {
   readonly assetId: string;
   readonly jobId: string;
@@ -94,8 +96,8 @@ export interface AvatarRecord {
   readonly description: string | null;
   readonly avatarType: string;
   readonly modelResolution: string;
-  /** The job's options JSON (ICE keeps Portrait, Thumbnail and Transparent there). */
-  readonly options: string;
+  /** Portrait, Thumbnail and Transparent, as given to the job. */
+  readonly ice: IceJobFields;
 }
 
 const AVATAR_COLUMNS = [
@@ -180,6 +182,6 @@ function avatarOf(row: {
     description: row.description,
     avatarType: row.avatar_type,
     modelResolution: row.model_resolution,
-    options: row.options,
+    ice: parseJobOptions(row.options).ice ?? {},
   };
 }

@@ -144,7 +144,7 @@ describe("doppel jobs against a running server", () => {
     const refused = await doppelFails(["jobs", "delete", "--job", created.job_id], env);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(
-      `doppel: Job ${created.job_id} is in state AUTO_VERIFYING and cannot be deleted now; it can be deleted in WAIT_FILE_UPLOAD`,
+      `doppel: Job ${created.job_id} is in state AUTO_VERIFYING; deleting it is allowed only in WAIT_FILE_UPLOAD`,
     );
     expect(refused.stderr).toContain("(MSS.10002002)");
   }, 90_000);

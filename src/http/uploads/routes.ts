@@ -1,8 +1,8 @@
 import { Type } from "@sinclair/typebox";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { FILE_SLOTS, type FileSlot } from "../../domain/job-files.js";
 import type { ServiceContext } from "../../services/context.js";
-import { openJobFile } from "../../services/jobs.service.js";
+import { openJobFile } from "../../services/job-files.service.js";
 import { receiveMediaUpload } from "../../services/media.service.js";
 import { receiveUpload } from "../../services/uploads.service.js";
 import { detachedBody } from "../plugins/unread-bodies.js";
@@ -30,14 +30,19 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
 
+  // The signature covers the method and exact path: checked before anything else looks at the request.
+  const checkSignature = (request: FastifyRequest, method: "GET" | "PUT") => {
+    const query = request.query as { expires?: string; signature?: string };
+    const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
+    ctx.urls.verify(method, rawPath, query.expires, query.signature, ctx.now());
+  };
+  const signedFor = (method: "GET" | "PUT") => async (request: FastifyRequest) =>
+    checkSignature(request, method);
+
   app.get(
     "/downloads/:job_id/:slot",
     {
-      preValidation: async (request) => {
-        const query = request.query as { expires?: string; signature?: string };
-        const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
-        ctx.urls.verify("GET", rawPath, query.expires, query.signature, ctx.now());
-      },
+      preValidation: signedFor("GET"),
       schema: { params: Type.Omit(UploadParams, ["part"]), querystring: UploadQuery },
     },
     async (request, reply) => {
@@ -55,11 +60,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
   app.put(
     "/uploads/media/:media_id",
     {
-      preValidation: async (request) => {
-        const query = request.query as { expires?: string; signature?: string };
-        const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
-        ctx.urls.verify("PUT", rawPath, query.expires, query.signature, ctx.now());
-      },
+      preValidation: signedFor("PUT"),
       schema: { params: Type.Object({ media_id: Type.String({ maxLength: 64 }) }), querystring: UploadQuery },
     },
     async (request, reply) => {
@@ -77,10 +78,7 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
       path,
       {
         preValidation: async (request) => {
-          // The signature covers the exact path, so check it before anything else looks at the request.
-          const query = request.query as { expires?: string; signature?: string };
-          const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
-          ctx.urls.verify("PUT", rawPath, query.expires, query.signature, ctx.now());
+          checkSignature(request, "PUT");
           request.params = strictIntegers(
             UploadParams,
             request.params as Record<string, unknown>,

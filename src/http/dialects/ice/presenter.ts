@@ -1,5 +1,6 @@
 import { iceStatusOf } from "../../../domain/ice-status.js";
 import type { Job } from "../../../domain/job.js";
+import type { IceJobFields } from "../../../domain/job-options.js";
 import type { OperationLog } from "../../../domain/operation-log.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
 import type { JobDetail } from "../../../services/jobs.service.js";
@@ -15,7 +16,7 @@ import type {
  * A job as ICE's AvatarTrainingJob. ICE shows every key; values Doppel does not have yet are empty
  * strings, as in Alibaba's own sample response.
  */
-export function presentListItem(job: Job, options: object = {}): AvatarTrainingJobListItem {
+export function presentListItem(job: Job, ice: IceJobFields): AvatarTrainingJobListItem {
   return {
     JobId: job.id,
     AvatarId: job.assetId ?? "",
@@ -24,7 +25,7 @@ export function presentListItem(job: Job, options: object = {}): AvatarTrainingJ
     AvatarType: job.avatarType,
     Status: iceStatusOf(job.state),
     Message: job.message ?? "",
-    Portrait: iceFieldsOf(options).icePortrait ?? "",
+    Portrait: ice.portrait ?? "",
     FirstTrainingTime: time(job.firstTrainingTime),
     LastTrainingTime: time(job.lastTrainingTime),
     CreateTime: formatUtcSeconds(job.createTime),
@@ -36,34 +37,6 @@ function time(ms: number | null): string {
 }
 
 /**
- * The ICE-only fields of a job. They live in the job's options JSON (written through createJob's and
- * updateJob's `options`, which keep keys they do not know), so they are stored, updated and deleted
- * with the job and need no table of their own; MetaStudio's presenter picks only its own keys.
- */
-export interface IceJobFields {
-  /** MediaId of the training video. */
-  readonly iceVideo?: string;
-  /** MediaId of the portrait image. */
-  readonly icePortrait?: string;
-  /** Where ICE puts the avatar's thumbnail once trained. */
-  readonly iceThumbnail?: string;
-  /** Whether the training video has an alpha channel. */
-  readonly iceTransparent?: boolean;
-}
-
-/** The ICE fields of a job's options, ignoring values of the wrong type. */
-export function iceFieldsOf(options: object): IceJobFields {
-  const o = options as Record<string, unknown>;
-  const text = (value: unknown) => (typeof value === "string" ? value : undefined);
-  return {
-    ...(text(o.iceVideo) !== undefined && { iceVideo: text(o.iceVideo) }),
-    ...(text(o.icePortrait) !== undefined && { icePortrait: text(o.icePortrait) }),
-    ...(text(o.iceThumbnail) !== undefined && { iceThumbnail: text(o.iceThumbnail) }),
-    ...(typeof o.iceTransparent === "boolean" && { iceTransparent: o.iceTransparent }),
-  };
-}
-
-/**
  * GetAvatarTrainingJob's AvatarTrainingJob. `videoMediaId` is the media the job's training video is a
  * copy of now (none when MetaStudio parts replaced it).
  */
@@ -72,7 +45,7 @@ export function presentTrainingJob(
   videoMediaId: string | undefined,
 ): AvatarTrainingJobDetail {
   const { job } = detail;
-  const ice = iceFieldsOf(detail.options);
+  const ice = detail.options.ice ?? {};
   const status = iceStatusOf(job.state);
   return {
     JobId: job.id,
@@ -82,10 +55,10 @@ export function presentTrainingJob(
     AvatarType: job.avatarType,
     Status: status,
     Message: job.message ?? (status === "Fail" ? failureReasons(detail.logs) : ""),
-    Thumbnail: ice.iceThumbnail ?? "",
-    Portrait: ice.icePortrait ?? "",
+    Thumbnail: ice.thumbnail ?? "",
+    Portrait: ice.portrait ?? "",
     Video: videoMediaId ?? "",
-    Transparent: ice.iceTransparent ?? false,
+    Transparent: ice.transparent ?? false,
     FirstTrainingTime: time(job.firstTrainingTime),
     LastTrainingTime: time(job.lastTrainingTime),
   };
@@ -105,15 +78,15 @@ function failureReasons(logs: readonly OperationLog[]): string {
 
 /** One avatar of ListAvatars. */
 export function presentAvatarListItem(avatar: Avatar): AvatarListItem {
-  const ice = iceFieldsOf(avatar.options);
+  const { ice } = avatar;
   return {
     AvatarId: avatar.assetId,
     AvatarName: avatar.name,
     AvatarDescription: avatar.description ?? "",
     AvatarType: avatar.avatarType,
-    Portrait: ice.icePortrait ?? "",
-    Thumbnail: ice.iceThumbnail ?? "",
-    Transparent: ice.iceTransparent ?? false,
+    Portrait: ice.portrait ?? "",
+    Thumbnail: ice.thumbnail ?? "",
+    Transparent: ice.transparent ?? false,
   };
 }
 

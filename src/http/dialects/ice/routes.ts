@@ -1,18 +1,155 @@
-import type { TObject } from "@sinclair/typebox";
-import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
-import { Value } from "@sinclair/typebox/value";
+import type { Static, TObject, TSchema } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { DoppelError, invalidParameter } from "../../../domain/errors.js";
+import { DoppelError } from "../../../domain/errors.js";
+import type { Caller } from "../../../services/caller.js";
 import type { ServiceContext } from "../../../services/context.js";
+import {
+  createIceJob,
+  deleteIceJob,
+  getIceJob,
+  listIceJobs,
+  submitIceJob,
+  updateIceJob,
+} from "../../../services/ice-jobs.service.js";
+import { createUploadMedia, getAvatar, listAvatars } from "../../../services/media.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
-import { strictIntegers } from "../../schemas/strict-integers.js";
-import { ICE_ACTIONS } from "./actions.js";
 import { iceRequestId } from "./envelope.js";
-import { ICE_VERSION } from "./schemas.js";
+import { clientToken, parseJobInput, rpcParams, validateParams } from "./parse.js";
+import { presentAvatar, presentAvatarListItem, presentListItem, presentTrainingJob } from "./presenter.js";
+import {
+  CreateAvatarTrainingJobParams,
+  CreateUploadMediaData,
+  CreateUploadMediaParams,
+  GetAvatarData,
+  GetAvatarParams,
+  GetAvatarTrainingJobData,
+  ICE_VERSION,
+  JobIdData,
+  JobIdParams,
+  ListAvatarsData,
+  ListAvatarsParams,
+  ListAvatarTrainingJobsData,
+  ListAvatarTrainingJobsParams,
+  UpdateAvatarTrainingJobParams,
+} from "./schemas.js";
 
-const compiled = new Map<TObject, TypeCheck<TObject>>(
-  Object.values(ICE_ACTIONS).map((a) => [a.params, TypeCompiler.Compile(a.params)]),
-);
+/**
+ * One RPC action: its parameters, its `Data`, and its handler, which parses the parameters, calls one
+ * service function and presents the result — the route of an RPC API. The schemas document the action
+ * (OpenAPI) as the MetaStudio routes' schemas document theirs.
+ */
+export interface IceAction {
+  readonly params: TObject;
+  /** Parameters the action cannot go without: optional in `params`, so a missing one is MissingParameter. */
+  readonly required: readonly string[];
+  readonly data: TSchema;
+  readonly run: (
+    ctx: ServiceContext,
+    caller: Caller,
+    params: Record<string, string>,
+    origin: string,
+  ) => Promise<unknown>;
+}
+
+function action<P extends TObject, D extends TSchema>(
+  params: P,
+  required: ReadonlyArray<keyof Static<P> & string>,
+  data: D,
+  run: (ctx: ServiceContext, caller: Caller, p: Static<P>, origin: string) => Promise<Static<D>>,
+): IceAction {
+  return {
+    params,
+    required,
+    data,
+    run: (ctx, caller, raw, origin) => run(ctx, caller, validateParams(params, required, raw), origin),
+  };
+}
+
+const pageOf = (p: { PageNo: number; PageSize: number }) => ({
+  offset: (p.PageNo - 1) * p.PageSize,
+  limit: p.PageSize,
+});
+
+/** Every ICE action Doppel answers, by name. */
+export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
+  ListAvatarTrainingJobs: action(
+    ListAvatarTrainingJobsParams,
+    [],
+    ListAvatarTrainingJobsData,
+    async (ctx, caller, p) => {
+      const { count, jobs } = await listIceJobs(ctx, caller, { ...pageOf(p), status: p.Status });
+      return {
+        AvatarTrainingJobList: jobs.map(({ job, ice }) => presentListItem(job, ice)),
+        TotalCount: count,
+      };
+    },
+  ),
+
+  CreateUploadMedia: action(
+    CreateUploadMediaParams,
+    ["MediaType"],
+    CreateUploadMediaData,
+    async (ctx, caller, p, origin) => {
+      const media = await createUploadMedia(
+        ctx,
+        caller,
+        { mediaType: p.MediaType ?? "video", fileName: p.FileName },
+        origin,
+      );
+      return { MediaId: media.mediaId, UploadURL: media.uploadUrl };
+    },
+  ),
+
+  CreateAvatarTrainingJob: action(
+    CreateAvatarTrainingJobParams,
+    ["AvatarName"],
+    JobIdData,
+    async (ctx, caller, p) => {
+      const input = parseJobInput(p, "create");
+      const token = clientToken(p.ClientToken);
+      return {
+        JobId: await createIceJob(ctx, caller, { ...input, name: input.name ?? "", clientToken: token }),
+      };
+    },
+  ),
+
+  UpdateAvatarTrainingJob: action(
+    UpdateAvatarTrainingJobParams,
+    ["JobId"],
+    JobIdData,
+    async (ctx, caller, p) => {
+      const jobId = p.JobId ?? "";
+      await updateIceJob(ctx, caller, jobId, parseJobInput(p, "update"));
+      return { JobId: jobId };
+    },
+  ),
+
+  SubmitAvatarTrainingJob: action(JobIdParams, ["JobId"], JobIdData, async (ctx, caller, p) => {
+    const jobId = p.JobId ?? "";
+    await submitIceJob(ctx, caller, jobId);
+    return { JobId: jobId };
+  }),
+
+  GetAvatarTrainingJob: action(JobIdParams, ["JobId"], GetAvatarTrainingJobData, async (ctx, caller, p) => {
+    const { detail, videoMediaId } = await getIceJob(ctx, caller, p.JobId ?? "");
+    return { AvatarTrainingJob: presentTrainingJob(detail, videoMediaId) };
+  }),
+
+  DeleteAvatarTrainingJob: action(JobIdParams, ["JobId"], JobIdData, async (ctx, caller, p) => {
+    const jobId = p.JobId ?? "";
+    await deleteIceJob(ctx, caller, jobId);
+    return { JobId: jobId };
+  }),
+
+  GetAvatar: action(GetAvatarParams, ["AvatarId"], GetAvatarData, async (ctx, caller, p) => ({
+    Avatar: presentAvatar(await getAvatar(ctx, caller, p.AvatarId ?? "")),
+  })),
+
+  ListAvatars: action(ListAvatarsParams, [], ListAvatarsData, async (ctx, caller, p) => {
+    const { count, avatars } = await listAvatars(ctx, caller, { ...pageOf(p), avatarType: p.AvatarType });
+    return { AvatarList: avatars.map(presentAvatarListItem), TotalCount: count };
+  }),
+};
 
 /** Alibaba Cloud ICE's RPC API on `/`: the action comes from `Action` or (signed ACS3 only) `x-acs-action`. */
 export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
@@ -29,10 +166,8 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
     const signedHeaders = principal.scheme === "ACS3-HMAC-SHA256";
     const actionName = params.Action ?? (signedHeaders ? header(request, "x-acs-action") : undefined);
     const version = params.Version ?? (signedHeaders ? header(request, "x-acs-version") : undefined);
-    if (actionName === undefined)
-      throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action", "Action");
-    if (version === undefined)
-      throw new DoppelError("MISSING_PARAMETER", "Missing parameter Version", "Version");
+    if (actionName === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action");
+    if (version === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Version");
     if (version !== ICE_VERSION) {
       throw new DoppelError(
         "UNSUPPORTED_VERSION",
@@ -46,42 +181,11 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
         `Action ${JSON.stringify(actionName.slice(0, 64))} is not an ICE API that Doppel serves`,
       );
     }
-    const data = await action.run(ctx, { principal }, validate(action.params, params), {
-      origin: `${request.protocol}://${request.host}`,
-    });
+    const data = await action.run(ctx, { principal }, params, `${request.protocol}://${request.host}`);
     return reply.send({ RequestId: iceRequestId(request), Data: data, Success: true });
   };
   app.get("/", handler);
   app.post("/", handler);
-}
-
-/** Business and common parameters: the query string, plus a form body when there is one. */
-function rpcParams(request: FastifyRequest): Record<string, string> {
-  const merged: Record<string, string> = {};
-  const sources = [request.query, request.body];
-  for (const source of sources) {
-    if (source === null || typeof source !== "object" || Buffer.isBuffer(source)) continue;
-    for (const [key, value] of Object.entries(source as Record<string, unknown>)) {
-      if (typeof value === "string") merged[key] = value;
-      // A repeated parameter is ambiguous; keep it visible so validation reports it.
-      else if (Array.isArray(value)) merged[key] = value.join(",");
-    }
-  }
-  return merged;
-}
-
-function validate(schema: TObject, raw: Record<string, string>): unknown {
-  const value = Value.Default(schema, strictIntegers(schema, raw));
-  const check = compiled.get(schema);
-  if (!check) throw new Error("ICE action schema was not compiled");
-  const first = check.Errors(value).First();
-  if (first === undefined) return value;
-  const name = first.path.replace(/^\//, "") || "request";
-  const expected = (first.schema as { description?: string }).description ?? first.message;
-  throw invalidParameter(
-    name,
-    `expected ${expected}, got ${JSON.stringify(String(raw[name] ?? "").slice(0, 64))}`,
-  );
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {

@@ -1,6 +1,6 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { ICE_STATUSES } from "../../../domain/ice-status.js";
-import { MEDIA_TYPES } from "../../../services/media.service.js";
+import { MEDIA_TYPES } from "../../../domain/job-files.js";
 
 /** ICE API version this dialect speaks. */
 export const ICE_VERSION = "2020-11-09";
@@ -17,21 +17,6 @@ export const ListAvatarTrainingJobsParams = Type.Object({
   ),
 });
 export type ListAvatarTrainingJobsParams = Static<typeof ListAvatarTrainingJobsParams>;
-
-/** One AvatarTrainingJob of ListAvatarTrainingJobs, field for field as the seed page shows it. */
-export interface AvatarTrainingJobListItem {
-  JobId: string;
-  AvatarId: string;
-  AvatarName: string;
-  AvatarDescription: string;
-  AvatarType: string;
-  Status: string;
-  Message: string;
-  Portrait: string;
-  FirstTrainingTime: string;
-  LastTrainingTime: string;
-  CreateTime: string;
-}
 
 /*
  * The avatar-training actions. Parameters are strings on the wire (query or form body); those the
@@ -121,36 +106,95 @@ export const ListAvatarsParams = Type.Object({
 });
 export type ListAvatarsParams = Static<typeof ListAvatarsParams>;
 
+/*
+ * Responses: what each action answers as `Data` (the envelope is `{RequestId, Data, Success}`). Times are
+ * UTC `yyyy-MM-ddTHH:mm:ssZ`, empty while unknown; ICE shows every key, with "" for what is not there.
+ */
+
+const Time = Type.String({ description: "UTC time yyyy-MM-ddTHH:mm:ssZ, or empty" });
+const Status = Type.Union(
+  ICE_STATUSES.map((s) => Type.Literal(s)),
+  { description: `one of ${ICE_STATUSES.join(", ")}` },
+);
+
+/** The fields every AvatarTrainingJob shows, in list and detail alike. */
+const trainingJobFields = {
+  JobId: Type.String(),
+  AvatarId: Type.String(),
+  AvatarName: Type.String(),
+  AvatarDescription: Type.String(),
+  AvatarType: Type.String(),
+  Status,
+  Message: Type.String(),
+  Portrait: Type.String({ description: "MediaId of the portrait image" }),
+  FirstTrainingTime: Time,
+  LastTrainingTime: Time,
+};
+
+/** One AvatarTrainingJob of ListAvatarTrainingJobs, field for field as the seed page shows it. */
+export const AvatarTrainingJobListItem = Type.Object(
+  { ...trainingJobFields, CreateTime: Time },
+  { additionalProperties: false },
+);
+export type AvatarTrainingJobListItem = Static<typeof AvatarTrainingJobListItem>;
+
+export const ListAvatarTrainingJobsData = Type.Object(
+  { AvatarTrainingJobList: Type.Array(AvatarTrainingJobListItem), TotalCount: Type.Integer() },
+  { additionalProperties: false },
+);
+
+export const CreateUploadMediaData = Type.Object(
+  {
+    MediaId: Type.String(),
+    UploadURL: Type.String({ description: "signed URL to PUT the file's bytes to, valid 24 hours" }),
+  },
+  { additionalProperties: false },
+);
+
+/** Create, Update, Submit and Delete answer with the job's id. */
+export const JobIdData = Type.Object({ JobId: Type.String() }, { additionalProperties: false });
+
 /** GetAvatarTrainingJob's AvatarTrainingJob, field for field as the ICE SDK models it. */
-export interface AvatarTrainingJobDetail {
-  JobId: string;
-  AvatarId: string;
-  AvatarName: string;
-  AvatarDescription: string;
-  AvatarType: string;
-  Status: string;
-  Message: string;
-  Thumbnail: string;
-  Portrait: string;
-  Video: string;
-  Transparent: boolean;
-  FirstTrainingTime: string;
-  LastTrainingTime: string;
-}
+export const AvatarTrainingJobDetail = Type.Object(
+  {
+    ...trainingJobFields,
+    Thumbnail: Type.String(),
+    Video: Type.String({ description: "MediaId the training video was copied from, or empty" }),
+    Transparent: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type AvatarTrainingJobDetail = Static<typeof AvatarTrainingJobDetail>;
+
+export const GetAvatarTrainingJobData = Type.Object(
+  { AvatarTrainingJob: AvatarTrainingJobDetail },
+  { additionalProperties: false },
+);
+
+const avatarListItemFields = {
+  AvatarId: Type.String(),
+  AvatarName: Type.String(),
+  AvatarDescription: Type.String(),
+  AvatarType: Type.String(),
+  Portrait: Type.String(),
+  Thumbnail: Type.String(),
+  Transparent: Type.Boolean(),
+};
 
 /** One of ListAvatars' AvatarList, as the ICE SDK models it. */
-export interface AvatarListItem {
-  AvatarId: string;
-  AvatarName: string;
-  AvatarDescription: string;
-  AvatarType: string;
-  Portrait: string;
-  Thumbnail: string;
-  Transparent: boolean;
-}
+export const AvatarListItem = Type.Object(avatarListItemFields, { additionalProperties: false });
+export type AvatarListItem = Static<typeof AvatarListItem>;
 
 /** GetAvatar's Avatar: a list item plus the size of the avatar's frames in pixels. */
-export interface AvatarDetail extends AvatarListItem {
-  Width: number;
-  Height: number;
-}
+export const AvatarDetail = Type.Object(
+  { ...avatarListItemFields, Width: Type.Integer(), Height: Type.Integer() },
+  { additionalProperties: false },
+);
+export type AvatarDetail = Static<typeof AvatarDetail>;
+
+export const GetAvatarData = Type.Object({ Avatar: AvatarDetail }, { additionalProperties: false });
+
+export const ListAvatarsData = Type.Object(
+  { AvatarList: Type.Array(AvatarListItem), TotalCount: Type.Integer() },
+  { additionalProperties: false },
+);

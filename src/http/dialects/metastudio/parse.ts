@@ -1,8 +1,9 @@
 import { invalidParameter } from "../../../domain/errors.js";
 import { isJobState, type JobState } from "../../../domain/states.js";
 import { parseRfc3339, parseRfc3339Until } from "../../../domain/time.js";
+import type { CreateJobInput } from "../../../services/jobs.service.js";
 import type { ListJobsQuery } from "../../../services/list-jobs.service.js";
-import type { ListJobsQueryWire } from "./schemas.js";
+import type { CreateJobBody, ListJobsQueryWire } from "./schemas.js";
 
 /** Turns the validated wire query into the service's query (comma lists, RFC 3339 times). */
 export function parseListQuery(wire: ListJobsQueryWire): ListJobsQuery {
@@ -52,4 +53,32 @@ function time(
     );
   }
   return ms;
+}
+
+/** The job fields of a create or update body, in the service's terms (absent stays absent). */
+export function jobInputOf(body: Partial<CreateJobBody>): Omit<CreateJobInput, "name" | "clientToken"> {
+  const multipart =
+    body.video_multipart_count !== undefined || body.action_video_multipart_count !== undefined;
+  return {
+    contact: body.contact,
+    batchName: body.batch_name,
+    tags: body.tags,
+    modelVersion: body.model_version,
+    modelResolution: body.model_resolution,
+    mattingType: body.matting_type,
+    options: {
+      commandMessage: body.command_message,
+      ...(multipart && {
+        videoMultipartCount: body.video_multipart_count ?? 1,
+        actionVideoMultipartCount: body.action_video_multipart_count ?? 0,
+      }),
+      isBackgroundReplacement: body.is_background_replacement,
+      audioSourceType: body.audio_source_type,
+      voiceProperties: body.voice_properties,
+      isFlexus: body.is_flexus,
+      isLiveCopy: body.is_live_copy,
+      isOndemandResource: body.is_ondemand_resource,
+      isOnlyHumanModel: body.is_only_human_model,
+    },
+  };
 }

@@ -1,7 +1,6 @@
 import type { Job } from "../../../domain/job.js";
-import type { FileSlot } from "../../../domain/job-files.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
-import type { JobDetail } from "../../../services/jobs.service.js";
+import type { ShownJob } from "../../../services/jobs.service.js";
 import type { ShowJobResponse, TrainingJobBasicInfo } from "./schemas.js";
 
 /**
@@ -35,8 +34,8 @@ export function presentBasicInfo(job: Job, coverUrl?: string): TrainingJobBasicI
 }
 
 /** Show2dModelTrainingJob's body; `urls` are the signed download URLs of the job's files, by slot. */
-export function presentDetail(detail: JobDetail, urls: Partial<Record<FileSlot, string>>): ShowJobResponse {
-  const { options } = detail;
+export function presentDetail(detail: ShownJob): ShowJobResponse {
+  const { options, downloadUrls: urls } = detail;
   return {
     ...presentBasicInfo(detail.job),
     cover_download_url: urls.cover,

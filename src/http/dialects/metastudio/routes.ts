@@ -8,28 +8,18 @@ import { checkAppUserId } from "../../../domain/text.js";
 import type { Caller } from "../../../services/caller.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { runCommand } from "../../../services/job-commands.service.js";
-import {
-  type CreateJobInput,
-  coverUrls,
-  createJob,
-  deleteJob,
-  downloadUrls,
-  showJob,
-  type UploadUrls,
-  updateJob,
-  uploadUrls,
-} from "../../../services/jobs.service.js";
-import { listJobs } from "../../../services/list-jobs.service.js";
+import type { UploadUrls } from "../../../services/job-files.service.js";
+import { createJob, deleteJob, showJob, updateJob } from "../../../services/jobs.service.js";
+import { listJobsWithCovers } from "../../../services/list-jobs.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { EmptyBody } from "../../schemas/empty-body.js";
 import { ErrorSchema } from "../../schemas/error-body.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
-import { parseListQuery } from "./parse-query.js";
+import { jobInputOf, parseListQuery } from "./parse.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
 import {
   CommandBodySchema,
   CommandResponseSchema,
-  type CreateJobBody,
   CreateJobBodySchema,
   CreateJobResponseSchema,
   JobParamsSchema,
@@ -91,16 +81,13 @@ export async function metaStudioRoutes(
       },
     },
     async (request) => {
-      const result = await listJobs(ctx, callerOf(request), parseListQuery(request.query));
-      const covers = await coverUrls(
+      const { count, jobs } = await listJobsWithCovers(
         ctx,
-        result.jobs.map((job) => job.id),
+        callerOf(request),
+        parseListQuery(request.query),
         originOf(request),
       );
-      return {
-        count: result.count,
-        jobs: result.jobs.map((job) => presentBasicInfo(job, covers.get(job.id))),
-      };
+      return { count, jobs: jobs.map(({ job, coverUrl }) => presentBasicInfo(job, coverUrl)) };
     },
   );
 
@@ -122,12 +109,17 @@ export async function metaStudioRoutes(
     },
     async (request) => {
       const token = request.headers["x-client-token"];
-      const { job, options } = await createJob(ctx, callerOf(request), {
-        ...jobInputOf(request.body),
-        name: request.body.name,
-        clientToken: typeof token === "string" ? token : undefined,
-      });
-      return presentUploadUrls(await uploadUrls(ctx, job.id, options, originOf(request)), job.id);
+      const { job, uploadUrls } = await createJob(
+        ctx,
+        callerOf(request),
+        {
+          ...jobInputOf(request.body),
+          name: request.body.name,
+          clientToken: typeof token === "string" ? token : undefined,
+        },
+        originOf(request),
+      );
+      return presentUploadUrls(uploadUrls, job.id);
     },
   );
 
@@ -145,14 +137,14 @@ export async function metaStudioRoutes(
       },
     },
     async (request) => {
-      const { job, options } = await updateJob(
+      const { job, uploadUrls } = await updateJob(
         ctx,
         callerOf(request),
         request.params.job_id,
         { ...jobInputOf(request.body), name: request.body.name },
-        ["AUTO_VERIFY_FAILED", "MANUAL_VERIFY_FAILED"],
+        originOf(request),
       );
-      return presentUploadUrls(await uploadUrls(ctx, job.id, options, originOf(request)), job.id);
+      return presentUploadUrls(uploadUrls, job.id);
     },
   );
 
@@ -169,8 +161,7 @@ export async function metaStudioRoutes(
       },
     },
     async (request) => {
-      const detail = await showJob(ctx, callerOf(request), request.params.job_id);
-      return presentDetail(detail, await downloadUrls(ctx, detail.job.id, originOf(request)));
+      return presentDetail(await showJob(ctx, callerOf(request), request.params.job_id, originOf(request)));
     },
   );
 
@@ -235,34 +226,6 @@ function commandRoute(app: FastifyInstance, ctx: ServiceContext): void {
       };
     },
   );
-}
-
-/** The job fields of a create or update body, in the service's terms (absent stays absent). */
-function jobInputOf(body: Partial<CreateJobBody>): Omit<CreateJobInput, "name" | "clientToken"> {
-  const multipart =
-    body.video_multipart_count !== undefined || body.action_video_multipart_count !== undefined;
-  return {
-    contact: body.contact,
-    batchName: body.batch_name,
-    tags: body.tags,
-    modelVersion: body.model_version,
-    modelResolution: body.model_resolution,
-    mattingType: body.matting_type,
-    options: {
-      commandMessage: body.command_message,
-      ...(multipart && {
-        videoMultipartCount: body.video_multipart_count ?? 1,
-        actionVideoMultipartCount: body.action_video_multipart_count ?? 0,
-      }),
-      isBackgroundReplacement: body.is_background_replacement,
-      audioSourceType: body.audio_source_type,
-      voiceProperties: body.voice_properties,
-      isFlexus: body.is_flexus,
-      isLiveCopy: body.is_live_copy,
-      isOndemandResource: body.is_ondemand_resource,
-      isOnlyHumanModel: body.is_only_human_model,
-    },
-  };
 }
 
 /** Create and Update answer with the job id and absolute, signed upload URLs. */
