@@ -24,8 +24,6 @@ import { checkText } from "../domain/text.js";
 import { findClientTokenJob, insertClientToken } from "../store/client-token.repository.js";
 import {
   deleteJobRow,
-  findJobByClientToken,
-  findJobOptions,
   findVersionedJob,
   insertJob,
   type JobEdit,
@@ -186,8 +184,8 @@ async function jobOfClientToken(
   // reservation was seen is a deleted job, not one whose create has not committed yet.
   const jobId = await findClientTokenJob(ctx.database.db, projectId, clientToken);
   if (jobId === undefined) return undefined;
-  const job = await findJobByClientToken(ctx.database.db, projectId, clientToken);
-  if (job) return { job, options: await findJobOptions(ctx.database.db, job.id), created: false };
+  const found = await findVersionedJob(ctx.database.db, projectId, jobId);
+  if (found) return { job: found.job, options: found.options, created: false };
   throw new DoppelError(
     "CLIENT_TOKEN_USED",
     `Client token ${JSON.stringify(clientToken)} created job ${jobId}, which has been deleted; a client token names one job for good, so send a new token to create another job`,

@@ -66,17 +66,6 @@ export async function insertJob(
   await insertTagRows(db, [job]);
 }
 
-/** The job a project created with this client token, or undefined. */
-export async function findJobByClientToken(
-  db: Executor,
-  projectId: string,
-  clientToken: string,
-): Promise<Job | undefined> {
-  const ofProject = db.selectFrom("jobs").selectAll().where("project_id", "=", projectId);
-  const row = await ofProject.where("client_token", "=", clientToken).executeTakeFirst();
-  return row ? fromRow(row) : undefined;
-}
-
 /** A job's creation options; JOB_NOT_FOUND when a concurrent delete removed the job since it was read. */
 export async function findJobOptions(db: Executor, jobId: string): Promise<JobOptions> {
   const row = await db.selectFrom("jobs").select("options").where("id", "=", jobId).executeTakeFirst();

@@ -13,10 +13,10 @@ import type {
 } from "./schemas.js";
 
 /**
- * A job as ICE's AvatarTrainingJob. ICE shows every key; values Doppel does not have yet are empty
- * strings, as in Alibaba's own sample response.
+ * The fields every AvatarTrainingJob shows, list and detail alike. ICE shows every key; values Doppel
+ * does not have yet are empty strings, as in Alibaba's own sample response.
  */
-export function presentListItem(job: Job, ice: IceJobFields): AvatarTrainingJobListItem {
+function trainingJob(job: Job, ice: IceJobFields, message: string) {
   return {
     JobId: job.id,
     AvatarId: job.assetId ?? "",
@@ -24,12 +24,16 @@ export function presentListItem(job: Job, ice: IceJobFields): AvatarTrainingJobL
     AvatarDescription: job.description ?? "",
     AvatarType: job.avatarType,
     Status: iceStatusOf(job.state),
-    Message: job.message ?? "",
+    Message: message,
     Portrait: ice.portrait ?? "",
     FirstTrainingTime: time(job.firstTrainingTime),
     LastTrainingTime: time(job.lastTrainingTime),
-    CreateTime: formatUtcSeconds(job.createTime),
   };
+}
+
+/** One AvatarTrainingJob of ListAvatarTrainingJobs. */
+export function presentListItem(job: Job, ice: IceJobFields): AvatarTrainingJobListItem {
+  return { ...trainingJob(job, ice, job.message ?? ""), CreateTime: formatUtcSeconds(job.createTime) };
 }
 
 function time(ms: number | null): string {
@@ -38,7 +42,8 @@ function time(ms: number | null): string {
 
 /**
  * GetAvatarTrainingJob's AvatarTrainingJob. `videoMediaId` is the media the job's training video is a
- * copy of now (none when MetaStudio parts replaced it).
+ * copy of now (none when MetaStudio parts replaced it). A failed job without a message says why from
+ * its history.
  */
 export function presentTrainingJob(
   detail: JobDetail,
@@ -46,21 +51,12 @@ export function presentTrainingJob(
 ): AvatarTrainingJobDetail {
   const { job } = detail;
   const ice = detail.options.ice ?? {};
-  const status = iceStatusOf(job.state);
+  const failed = iceStatusOf(job.state) === "Fail";
   return {
-    JobId: job.id,
-    AvatarId: job.assetId ?? "",
-    AvatarName: job.name,
-    AvatarDescription: job.description ?? "",
-    AvatarType: job.avatarType,
-    Status: status,
-    Message: job.message ?? (status === "Fail" ? failureReasons(detail.logs) : ""),
+    ...trainingJob(job, ice, job.message ?? (failed ? failureReasons(detail.logs) : "")),
     Thumbnail: ice.thumbnail ?? "",
-    Portrait: ice.portrait ?? "",
     Video: videoMediaId ?? "",
     Transparent: ice.transparent ?? false,
-    FirstTrainingTime: time(job.firstTrainingTime),
-    LastTrainingTime: time(job.lastTrainingTime),
   };
 }
 
