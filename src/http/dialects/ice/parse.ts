@@ -6,10 +6,44 @@ import { DoppelError, invalidParameter } from "../../../domain/errors.js";
 import { checkText } from "../../../domain/text.js";
 import type { IceJobInput } from "../../../services/ice-jobs.service.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
-import type { CreateAvatarTrainingJobParams, UpdateAvatarTrainingJobParams } from "./schemas.js";
+import {
+  type CreateAvatarTrainingJobParams,
+  ICE_VERSION,
+  type UpdateAvatarTrainingJobParams,
+} from "./schemas.js";
+
+/**
+ * The action a call names and its parameters. HMAC-SHA1 signs only the parameters: its x-acs-* headers
+ * are unsigned, so anyone replaying a captured request could add one to pick another action. ACS3's
+ * verifier refuses any x-acs-* header that is not among SignedHeaders, so there the headers are as
+ * trustworthy as parameters and may name the action and version.
+ */
+export function parseRpcCall(
+  request: FastifyRequest,
+  scheme: string,
+): { actionName: string; params: Record<string, string> } {
+  const params = rpcParams(request);
+  const signedHeaders = scheme === "ACS3-HMAC-SHA256";
+  const actionName = params.Action ?? (signedHeaders ? header(request, "x-acs-action") : undefined);
+  const version = params.Version ?? (signedHeaders ? header(request, "x-acs-version") : undefined);
+  if (actionName === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action");
+  if (version === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Version");
+  if (version !== ICE_VERSION) {
+    throw new DoppelError(
+      "UNSUPPORTED_VERSION",
+      `Version ${JSON.stringify(version.slice(0, 32))} is not supported; use ${ICE_VERSION}`,
+    );
+  }
+  return { actionName, params };
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === "string" ? value : undefined;
+}
 
 /** Business and common parameters: the query string, plus a form body when there is one. */
-export function rpcParams(request: FastifyRequest): Record<string, string> {
+function rpcParams(request: FastifyRequest): Record<string, string> {
   const merged: Record<string, string> = {};
   const sources = [request.query, request.body];
   for (const source of sources) {

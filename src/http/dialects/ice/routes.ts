@@ -14,7 +14,7 @@ import {
 import { createUploadMedia, getAvatar, listAvatars } from "../../../services/media.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { iceRequestId } from "./envelope.js";
-import { clientToken, parseJobInput, rpcParams, validateParams } from "./parse.js";
+import { clientToken, parseJobInput, parseRpcCall, validateParams } from "./parse.js";
 import { presentAvatar, presentAvatarListItem, presentListItem, presentTrainingJob } from "./presenter.js";
 import {
   CreateAvatarTrainingJobParams,
@@ -23,7 +23,6 @@ import {
   GetAvatarData,
   GetAvatarParams,
   GetAvatarTrainingJobData,
-  ICE_VERSION,
   JobIdData,
   JobIdParams,
   ListAvatarsData,
@@ -159,21 +158,7 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const principal = await finishAuthentication(request);
-    const params = rpcParams(request);
-    // HMAC-SHA1 signs only the parameters: its x-acs-* headers are unsigned, so anyone replaying a
-    // captured request could add one to pick another action. ACS3's verifier refuses any x-acs-*
-    // header that is not among SignedHeaders, so there the headers are as trustworthy as parameters.
-    const signedHeaders = principal.scheme === "ACS3-HMAC-SHA256";
-    const actionName = params.Action ?? (signedHeaders ? header(request, "x-acs-action") : undefined);
-    const version = params.Version ?? (signedHeaders ? header(request, "x-acs-version") : undefined);
-    if (actionName === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Action");
-    if (version === undefined) throw new DoppelError("MISSING_PARAMETER", "Missing parameter Version");
-    if (version !== ICE_VERSION) {
-      throw new DoppelError(
-        "UNSUPPORTED_VERSION",
-        `Version ${JSON.stringify(version.slice(0, 32))} is not supported; use ${ICE_VERSION}`,
-      );
-    }
+    const { actionName, params } = parseRpcCall(request, principal.scheme);
     const action = Object.hasOwn(ICE_ACTIONS, actionName) ? ICE_ACTIONS[actionName] : undefined;
     if (action === undefined) {
       throw new DoppelError(
@@ -186,9 +171,4 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
   };
   app.get("/", handler);
   app.post("/", handler);
-}
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
-  return typeof value === "string" ? value : undefined;
 }
