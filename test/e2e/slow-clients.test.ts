@@ -186,3 +186,37 @@ describe("the connection cap", () => {
     for (const conn of [...held, next]) conn.socket.destroy();
   });
 });
+
+describe("stopping the server", () => {
+  it("does not wait out the keep-alive timeout for a connection that was still answering", async () => {
+    const s = await startTestServer("sqlite", [0], { DOPPEL_CONSENT: "optional" });
+    let closing: Promise<void> | undefined;
+    try {
+      const [project] = s.projects as [TestServer["projects"][number]];
+      const api = tokenApi(s, project);
+      const created = (
+        await api<{ job_id: string; grant_file_upload_url: string }>("POST", "", { name: "Big" })
+      ).body;
+      // Large enough that the answer waits on a client that does not read (socket buffers fill).
+      const mp4Head = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
+      const big = Buffer.concat([mp4Head, randomBytes(16 * 1024 * 1024)]);
+      expect((await fetch(created.grant_file_upload_url, { method: "PUT", body: big })).status).toBe(200);
+      const shown = await api<{ grant_file_download_url: string }>("GET", `/${created.job_id}`);
+      const url = new URL(shown.body.grant_file_download_url);
+
+      const conn = await openRaw(s.baseUrl);
+      conn.socket.pause();
+      conn.socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await sleep(300);
+      // Stop while the download is still going out, then let the client read it to the end: the
+      // connection is now idle, and closing must close it rather than keep it for the next request.
+      closing = s.close();
+      conn.socket.resume();
+      await within(10_000, "the server's close", closing);
+      expect(conn.received().length).toBeGreaterThan(big.length);
+      await within(1000, "the connection's close", conn.closed);
+    } finally {
+      if (closing === undefined) await s.close();
+    }
+  });
+});

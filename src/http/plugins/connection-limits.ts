@@ -69,4 +69,11 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
   const timer = setInterval(sweep, Math.max(50, Math.min(1000, limits.idleTimeoutMs / 4)));
   timer.unref();
   app.addHook("onClose", async () => clearInterval(timer));
+
+  // Closing closes the connections idle at that moment; one still answering would then idle out the
+  // keep-alive timeout (72 s in Fastify) before the close completes. Close each as it falls idle.
+  app.addHook("preClose", async () => {
+    const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
+    server.once("close", () => clearInterval(closeIdle));
+  });
 }
