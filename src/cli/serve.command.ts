@@ -95,6 +95,7 @@ function banner(
     `Doppel is listening on ${shown}  (database: ${database}${processes > 1 ? `, ${processes} HTTP processes` : ""})`,
     `  MetaStudio: ${shown}/v1/<project_id>/digital-human-training-manage/user/jobs`,
     `  ICE:        ${shown}/?Action=ListAvatarTrainingJobs&Version=2020-11-09`,
+    `  Reference:  ${shown}/docs  (OpenAPI: ${shown}/openapi/{metastudio,ice,admin,worker}.json)`,
     project.created ? `Created project "${project.name}" (${project.id}).` : `Default project: ${project.id}`,
     "Get credentials (in another terminal, same directory):",
     `  npx doppel key create --project ${project.id}     # AK/SK for both SDKs`,

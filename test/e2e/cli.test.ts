@@ -26,6 +26,9 @@ describe("the doppel command on the embedded default", () => {
     try {
       // With a project already there, serve offers it instead of creating "default".
       expect(server.output).toContain(`doppel key create --project ${project.project_id}`);
+      // The banner points at the API reference, and it is there.
+      expect(server.output).toContain(`Reference:  ${server.url}/docs`);
+      expect((await fetch(`${server.url}/docs`)).status).toBe(200);
       const key = JSON.parse(
         await doppel(["key", "create", "--project", project.project_id, "--json"], env),
       ) as Record<string, string>;
