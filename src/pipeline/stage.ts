@@ -1,5 +1,6 @@
 import type { BlobStore } from "../blobs/blob-store.js";
 import type { Config } from "../config/config.js";
+import type { PublishedPackage } from "../domain/asset.js";
 import type { Job } from "../domain/job.js";
 import type { Stage } from "../domain/pipeline.js";
 import type { Database } from "../store/database.js";
@@ -36,7 +37,8 @@ export interface StageRun {
 /** What a successful stage tells the job: its history entry and fields to set. */
 export interface StageResult {
   readonly description: string;
-  readonly assetId?: string;
+  /** The package stage published an avatar: the job gets its id and the asset its record. */
+  readonly published?: PublishedPackage;
   /**
    * The job stays where it is, waiting for a person (an operator's review), and the task is done:
    * `description` says why. Used by the automatic review for what no machine can check.

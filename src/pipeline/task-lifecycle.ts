@@ -1,11 +1,15 @@
+import type { Transaction } from "kysely";
+import type { Asset, PublishedPackage } from "../domain/asset.js";
 import type { Job } from "../domain/job.js";
 import type { OperationLog } from "../domain/operation-log.js";
 import { STAGE_DEFINITIONS, successPath } from "../domain/pipeline.js";
 import type { JobState } from "../domain/states.js";
+import { insertAsset } from "../store/asset.repository.js";
 import { findVersionedJobById, type JobStatePatch } from "../store/job.repository.js";
 import { claimJobInStates } from "../store/job-file.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
 import { appendOperationLog } from "../store/operation-log.repository.js";
+import type { DatabaseSchema } from "../store/schema.js";
 import { finishTask, renewLease, retryTaskLater, type TaskRecord } from "../store/task.repository.js";
 import type { PipelineContext, StageResult } from "./stage.js";
 
@@ -89,9 +93,34 @@ export async function applySuccess(
     systemLog(definition.logType, result.description),
     {
       message: null,
-      ...(result.assetId !== undefined && { assetId: result.assetId }),
+      ...(result.published !== undefined && { assetId: result.published.assetId }),
     },
+    // The asset's record is written with the job's move to success: never one without the other.
+    result.published === undefined
+      ? undefined
+      : (trx, job, now) => insertAsset(trx, publishedAsset(job, result.published as PublishedPackage, now)),
   );
+}
+
+/** The record of an asset a job's package stage published, named and tagged as the job is. */
+function publishedAsset(job: Job, published: PublishedPackage, now: number): Asset {
+  return {
+    id: published.assetId,
+    projectId: job.projectId,
+    jobId: job.id,
+    appUserId: job.appUserId,
+    name: job.name,
+    description: job.description,
+    tags: job.tags,
+    assetType: "HUMAN_MODEL_2D",
+    state: "ACTIVED",
+    width: published.width,
+    height: published.height,
+    fps: published.fps,
+    frameCount: published.frameCount,
+    createTime: now,
+    updateTime: now,
+  };
 }
 
 /** Applies a permanent failure: the job goes to the stage's failed state with the code and reasons. */
@@ -176,6 +205,7 @@ async function apply(
   path: readonly JobState[],
   log: Omit<OperationLog, "operateTime">,
   patch: Omit<JobStatePatch, "state" | "updateTime">,
+  alongside?: (trx: Transaction<DatabaseSchema>, job: Job, now: number) => Promise<void>,
 ): Promise<boolean> {
   const definition = STAGE_DEFINITIONS[task.stage];
   const now = ctx.now();
@@ -196,6 +226,7 @@ async function apply(
     // Only a concurrent change of this very job gets here (the row was read in this transaction);
     // roll back so the task stays ours and running, and the next lease expiry retries it.
     if (!moved) throw new Error(`job ${task.jobId} changed while its ${task.stage} result was applied`);
+    await alongside?.(trx, current.job, now);
     return true;
   });
 }

@@ -10,6 +10,7 @@ import * as m0004 from "./migrations/0004-media.js";
 import * as m0005 from "./migrations/0005-tasks.js";
 import * as m0006 from "./migrations/0006-admin-tokens.js";
 import * as m0007 from "./migrations/0007-credential-revocation.js";
+import * as m0008 from "./migrations/0008-assets.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatabaseKind = "sqlite" | "postgres";
@@ -58,6 +59,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0005-tasks": m0005,
   "0006-admin-tokens": m0006,
   "0007-credential-revocation": m0007,
+  "0008-assets": m0008,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -190,3 +190,27 @@ export interface ClientTokensTable {
 export interface DatabaseSchema {
   client_tokens: ClientTokensTable;
 }
+
+/** A trained avatar, published by the package stage (migrations/0008-assets.ts). */
+export interface AssetsTable {
+  id: string;
+  project_id: string;
+  job_id: string;
+  app_user_id: string | null;
+  name: string;
+  description: string | null;
+  /** JSON array of strings. */
+  tags: Generated<string>;
+  asset_type: string;
+  state: string;
+  width: number | null;
+  height: number | null;
+  fps: number | null;
+  frame_count: number | null;
+  create_time: number;
+  update_time: number;
+}
+
+export interface DatabaseSchema {
+  assets: AssetsTable;
+}

@@ -12,6 +12,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STAGES, type Stage } from "../../src/domain/pipeline.js";
 import type { StageHandler } from "../../src/pipeline/stage.js";
+import { assetIdOf } from "../../src/pipeline/stages/package.stage.js";
 import { Worker } from "../../src/pipeline/worker.js";
 import { listJobFiles } from "../../src/store/job-file.repository.js";
 import { STORE_SETUPS, startS3Server, type TestS3Server } from "../support/s3-server.js";
@@ -83,7 +84,9 @@ describe.each(STORE_SETUPS)(
       };
       const instant: StageHandler = async (_ctx, run) => ({
         description: "done",
-        ...(run.task.stage === "package" && { assetId: `asset-${run.job.id.slice(0, 8)}` }),
+        ...(run.task.stage === "package" && {
+          published: { assetId: assetIdOf(run.job.id), width: 256, height: 256, fps: 25, frameCount: 50 },
+        }),
       });
       const handlers = Object.fromEntries(
         STAGES.map((stage) => [stage, stage === "verify" ? verify : stage === "train" ? train : instant]),

@@ -10,8 +10,10 @@ import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
 import { type PipelinePolicy, STAGES, type Stage } from "../../src/domain/pipeline.js";
 import type { JobState } from "../../src/domain/states.js";
 import { type PipelineContext, StageFailure, type StageHandler } from "../../src/pipeline/stage.js";
+import { assetIdOf } from "../../src/pipeline/stages/package.stage.js";
 import { backoffMs, Worker } from "../../src/pipeline/worker.js";
 import { createProject } from "../../src/services/admin.service.js";
+import { findAssetOfJob } from "../../src/store/asset.repository.js";
 import { findVersionedJobById, insertJob } from "../../src/store/job.repository.js";
 import { moveJob } from "../../src/store/job-transition.repository.js";
 import { listOperationLogs } from "../../src/store/operation-log.repository.js";
@@ -21,7 +23,9 @@ import { newJobRow, PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";
 
 const instant: StageHandler = async (_ctx, run) => ({
   description: `${run.task.stage} done`,
-  ...(run.task.stage === "package" && { assetId: `asset-${run.job.id.slice(0, 8)}` }),
+  ...(run.task.stage === "package" && {
+    published: { assetId: assetIdOf(run.job.id), width: 256, height: 256, fps: 25, frameCount: 50 },
+  }),
 });
 const allInstant = Object.fromEntries(STAGES.map((s) => [s, instant])) as Record<Stage, StageHandler>;
 
@@ -85,13 +89,23 @@ describe.each(ENGINES)("pipeline worker on %s", (engine) => {
     return runs;
   }
 
-  it("moves a submitted job through every state to JOB_SUCCESS, logging each, with its asset id", async () => {
+  it("moves a submitted job through every state to JOB_SUCCESS, logging each, with its asset and id", async () => {
     const ctx = contextWith();
     const id = await submittedJob(ctx);
     expect(await drain(new Worker(ctx, { handlers: allInstant }))).toBe(5);
     const job = await stateOf(id);
     expect(job?.state).toBe("JOB_SUCCESS");
-    expect(job?.assetId).toBe(`asset-${id.slice(0, 8)}`);
+    expect(job?.assetId).toBe(assetIdOf(id));
+    // The asset's record came with the move to success, named as the job and sized as the package.
+    expect(await findAssetOfJob(t.runtime.database.db, id)).toMatchObject({
+      id: assetIdOf(id),
+      projectId,
+      name: job?.name,
+      assetType: "HUMAN_MODEL_2D",
+      state: "ACTIVED",
+      width: 256,
+      frameCount: 50,
+    });
     expect(job?.firstTrainingTime).toBe(t.clock.now);
     const logs = await listOperationLogs(t.runtime.database.db, id);
     expect(logs.map((l) => l.logType)).toEqual(PIPELINE_SUCCESS_LOG_TYPES);

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runFfmpeg } from "../../media/ffmpeg.js";
-import { verifyPackage } from "../avatar-package.js";
+import { type AvatarManifest, verifyPackage } from "../avatar-package.js";
 import { StageFailure, type StageHandler } from "../stage.js";
 import { downloadPrefix, fileDirectoryClashes, uploadDirectory, uploadFile } from "./stage-files.js";
 import { trainedPackagePrefix } from "./train.stage.js";
@@ -56,6 +56,7 @@ export function packageStage(): StageHandler {
       );
     }
     run.progress(0.3);
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as AvatarManifest;
     const assetId = assetIdOf(run.job.id);
     const preview = join(run.workDir, "preview.mp4");
     await runFfmpeg(
@@ -87,7 +88,13 @@ export function packageStage(): StageHandler {
     await uploadFile(ctx.blobs, `${asset}preview.mp4`, preview, "video/mp4");
     run.progress(1);
     return {
-      assetId,
+      published: {
+        assetId,
+        width: manifest.width,
+        height: manifest.height,
+        fps: manifest.fps,
+        frameCount: manifest.frameCount,
+      },
       description: `Asset ${assetId} published: ${stored.files} files, ${stored.bytes} bytes, with a ${PREVIEW_SECONDS} s preview`,
     };
   };

@@ -1,0 +1,41 @@
+/**
+ * A trained avatar: what the package stage publishes from a finished job. It has a life of its own —
+ * renamed, tagged, listed and deleted through the asset APIs — but stays tied to the job that made it.
+ * Its files are the avatar package's, listed with size and sha256 by the package's manifest.
+ */
+export interface Asset {
+  readonly id: string;
+  readonly projectId: string;
+  readonly jobId: string;
+  /** The end user the job was made for (X-App-UserId), or null. */
+  readonly appUserId: string | null;
+  readonly name: string;
+  readonly description: string | null;
+  readonly tags: readonly string[];
+  readonly assetType: AssetType;
+  readonly state: AssetState;
+  /** The package's frame size and rate; null for an asset published before Doppel recorded them. */
+  readonly width: number | null;
+  readonly height: number | null;
+  readonly fps: number | null;
+  readonly frameCount: number | null;
+  readonly createTime: number;
+  readonly updateTime: number;
+}
+
+/** The asset type of a trained 2D digital human (MetaStudio's name for it). */
+export const ASSET_TYPES = ["HUMAN_MODEL_2D"] as const;
+export type AssetType = (typeof ASSET_TYPES)[number];
+
+/** A published asset is ready to use; Doppel has no other state an asset can be seen in. */
+export const ASSET_STATES = ["ACTIVED"] as const;
+export type AssetState = (typeof ASSET_STATES)[number];
+
+/** What the package stage learned of a package it published, for the asset's record. */
+export interface PublishedPackage {
+  readonly assetId: string;
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  readonly frameCount: number;
+}

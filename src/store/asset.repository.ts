@@ -1,0 +1,97 @@
+import type { Kysely, Selectable, Transaction } from "kysely";
+import type { Asset, AssetState, AssetType } from "../domain/asset.js";
+import type { AssetsTable, DatabaseSchema } from "./schema.js";
+
+type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
+
+/** Records a published asset; a second publication of the same job's asset changes nothing. */
+export async function insertAsset(db: Executor, asset: Asset): Promise<void> {
+  await db
+    .insertInto("assets")
+    .values({
+      id: asset.id,
+      project_id: asset.projectId,
+      job_id: asset.jobId,
+      app_user_id: asset.appUserId,
+      name: asset.name,
+      description: asset.description,
+      tags: JSON.stringify(asset.tags),
+      asset_type: asset.assetType,
+      state: asset.state,
+      width: asset.width,
+      height: asset.height,
+      fps: asset.fps,
+      frame_count: asset.frameCount,
+      create_time: asset.createTime,
+      update_time: asset.updateTime,
+    })
+    .onConflict((oc) => oc.column("id").doNothing())
+    .execute();
+}
+
+/** Whose assets a caller sees: a project's, narrowed to one end user when given. */
+export interface AssetScope {
+  readonly projectId: string;
+  readonly appUserId?: string | undefined;
+}
+
+/** One of the scope's assets, or undefined. */
+export async function findAsset(
+  db: Executor,
+  scope: AssetScope,
+  assetId: string,
+): Promise<Asset | undefined> {
+  let query = db
+    .selectFrom("assets")
+    .selectAll()
+    .where("project_id", "=", scope.projectId)
+    .where("id", "=", assetId);
+  if (scope.appUserId !== undefined) query = query.where("app_user_id", "=", scope.appUserId);
+  const row = await query.executeTakeFirst();
+  return row && fromRow(row);
+}
+
+/** The asset a job published, whatever its project (for the job's own views), or undefined. */
+export async function findAssetOfJob(db: Executor, jobId: string): Promise<Asset | undefined> {
+  const row = await db.selectFrom("assets").selectAll().where("job_id", "=", jobId).executeTakeFirst();
+  return row && fromRow(row);
+}
+
+/** Deletes an asset's row; false when there was none. */
+export async function deleteAssetRow(db: Executor, scope: AssetScope, assetId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom("assets")
+    .where("project_id", "=", scope.projectId)
+    .where("id", "=", assetId)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
+}
+
+function fromRow(row: Selectable<AssetsTable>): Asset {
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    jobId: row.job_id,
+    appUserId: row.app_user_id,
+    name: row.name,
+    description: row.description,
+    tags: parseTags(row.tags),
+    assetType: row.asset_type as AssetType,
+    state: row.state as AssetState,
+    width: row.width === null ? null : Number(row.width),
+    height: row.height === null ? null : Number(row.height),
+    fps: row.fps === null ? null : Number(row.fps),
+    frameCount: row.frame_count === null ? null : Number(row.frame_count),
+    createTime: Number(row.create_time),
+    updateTime: Number(row.update_time),
+  };
+}
+
+function parseTags(json: string): string[] {
+  try {
+    const parsed: unknown = JSON.parse(json);
+    return Array.isArray(parsed) ? parsed.filter((t): t is string => typeof t === "string") : [];
+  } catch {
+    return [];
+  }
+}
