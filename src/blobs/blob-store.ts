@@ -18,6 +18,16 @@ export interface StoredBlob extends BlobInfo {
   readonly sha256: string;
 }
 
+/**
+ * Bytes `start` to `end` of a blob, both inclusive (as in HTTP's `Range: bytes=start-end`, S3's Range
+ * and Node's `createReadStream`), so `{start: 0, end: 0}` is the first byte. Whole non-negative
+ * integers with `start <= end`, else `get` rejects with a RangeError.
+ */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
 export interface PutOptions {
   /** Refuse (with BlobTooLargeError) and store nothing once more than this many bytes arrive. */
   readonly maxBytes?: number;
@@ -33,8 +43,11 @@ export interface BlobStore {
    * body in memory.
    */
   put(key: string, body: Readable, options?: PutOptions): Promise<StoredBlob>;
-  /** The content as a stream; throws BlobNotFoundError. */
-  get(key: string): Promise<Readable>;
+  /**
+   * The content as a stream, or only `range` of it; throws BlobNotFoundError. A range's end past the
+   * last byte reads to the last byte; a range that starts at or past the end reads nothing.
+   */
+  get(key: string, range?: ByteRange): Promise<Readable>;
   /** Size and etag, or undefined when absent. */
   head(key: string): Promise<BlobInfo | undefined>;
   /** Blobs whose key starts with `prefix`, sorted by key. */
@@ -53,6 +66,14 @@ export interface BlobStore {
    * Absent: uploads go through Doppel's signed URLs.
    */
   presignPut?(key: string, expiresInSeconds: number): Promise<string>;
+}
+
+/** Rejects a range that is not whole non-negative numbers with `start <= end` (see ByteRange). */
+export function assertValidRange(range: ByteRange): void {
+  const { start, end } = range;
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
+    throw new RangeError(`invalid byte range ${start}-${end}`);
+  }
 }
 
 /** A key that names no blob. */

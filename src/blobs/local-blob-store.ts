@@ -17,9 +17,11 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { assertValidKey, compareKeys, isValidKey, prefixCanMatch, RESERVED_PREFIX } from "./blob-key.js";
 import {
+  assertValidRange,
   type BlobInfo,
   BlobNotFoundError,
   type BlobStore,
+  type ByteRange,
   type PutOptions,
   type StoredBlob,
 } from "./blob-store.js";
@@ -103,8 +105,9 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, range?: ByteRange): Promise<Readable> {
     assertValidKey(key);
+    if (range !== undefined) assertValidRange(range);
     let handle: FileHandle;
     try {
       // Opened before returning, so absence is a rejection and a later put cannot change what is read.
@@ -113,7 +116,8 @@ export class LocalBlobStore implements BlobStore {
       if (isMissing(error)) throw new BlobNotFoundError(key);
       throw error;
     }
-    return handle.createReadStream();
+    // The stream reads from `start` and stops at `end` or the end of the file, whichever comes first.
+    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {

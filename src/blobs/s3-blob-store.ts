@@ -18,9 +18,11 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { assertValidKey, compareKeys, isValidKey, prefixCanMatch, RESERVED_PREFIX } from "./blob-key.js";
 import {
+  assertValidRange,
   type BlobInfo,
   BlobNotFoundError,
   type BlobStore,
+  type ByteRange,
   type PutOptions,
   type StoredBlob,
 } from "./blob-store.js";
@@ -232,17 +234,24 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  async get(key: string): Promise<Readable> {
+  async get(key: string, range?: ByteRange): Promise<Readable> {
     assertValidKey(key);
+    if (range !== undefined) assertValidRange(range);
     try {
       const result = await this.#client.send(
-        new GetObjectCommand({ Bucket: this.#bucket, Key: this.#objectKey(key) }),
+        new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#objectKey(key),
+          ...(range !== undefined && { Range: `bytes=${range.start}-${range.end}` }),
+        }),
       );
       // In Node the SDK's body is an http.IncomingMessage with helper methods mixed in.
       if (!(result.Body instanceof Readable)) throw new Error(`S3 returned no stream for ${key}`);
       return result.Body;
     } catch (error) {
       if (isNotFound(error)) throw new BlobNotFoundError(key);
+      // S3 answers 416 InvalidRange for a range starting at or past the end: that reads nothing.
+      if (range !== undefined && isInvalidRange(error)) return Readable.from([]);
       throw error;
     }
   }
@@ -361,4 +370,9 @@ function storedBlob(key: string, digests: ContentDigests): StoredBlob {
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
   return e?.name === "NoSuchKey" || e?.name === "NotFound" || e?.$metadata?.httpStatusCode === 404;
+}
+
+function isInvalidRange(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === "InvalidRange" || e?.$metadata?.httpStatusCode === 416;
 }
