@@ -19,7 +19,11 @@ export class UrlSigner {
     return `${path}?expires=${expires}&signature=${this.#mac(method, path, expires).toString("hex")}`;
   }
 
-  /** Throws FORBIDDEN unless `signature` was made by `sign` for this method and path and is unexpired. */
+  /**
+   * Throws FORBIDDEN unless `signature` was made by `sign` for this method and path and is unexpired. A
+   * HEAD is checked as a GET: it asks for a GET's answer without the body, so a download URL answers it
+   * (clients ask a file's size and ETag before a ranged download). This is the one place that says so.
+   */
   verify(
     method: string,
     path: string,
@@ -38,7 +42,7 @@ export class UrlSigner {
         "This URL is not a valid signed Doppel URL (expires and signature are required)",
       );
     }
-    const expected = this.#mac(method, path, Number(expires));
+    const expected = this.#mac(method === "HEAD" ? "GET" : method, path, Number(expires));
     if (!timingSafeEqual(expected, Buffer.from(signature, "hex"))) {
       throw new DoppelError(
         "FORBIDDEN",

@@ -54,6 +54,21 @@ describe("signed URLs", () => {
     );
   });
 
+  it("takes a HEAD on a GET URL (a HEAD is a GET without the body), and on nothing else", () => {
+    const get = parts(signer.sign("GET", "/downloads/abc/cover", NOW + 60_000));
+    expect(() => signer.verify("HEAD", get.path, get.expires, get.signature, NOW)).not.toThrow();
+    expect(refusal(() => signer.verify("HEAD", get.path, get.expires, get.signature, NOW + 60_000))).toMatch(
+      /expired/,
+    );
+    expect(
+      refusal(() => signer.verify("HEAD", "/downloads/abc/audio", get.expires, get.signature, NOW)),
+    ).toMatch(/does not match/);
+    const put = parts(signer.sign("PUT", "/uploads/abc/cover", NOW + 60_000));
+    expect(refusal(() => signer.verify("HEAD", put.path, put.expires, put.signature, NOW))).toMatch(
+      /does not match/,
+    );
+  });
+
   it("refuses missing or malformed parameters without throwing anything else", () => {
     fc.assert(
       fc.property(
