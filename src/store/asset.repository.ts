@@ -1,6 +1,8 @@
 import type { Kysely, Selectable, Transaction } from "kysely";
 import type { Asset, AssetState, AssetType } from "../domain/asset.js";
+import type { DatabaseKind } from "./database.js";
 import type { AssetsTable, DatabaseSchema } from "./schema.js";
+import { containsText } from "./sql-text.js";
 
 type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
@@ -55,6 +57,50 @@ export async function findAsset(
 export async function findAssetOfJob(db: Executor, jobId: string): Promise<Asset | undefined> {
   const row = await db.selectFrom("assets").selectAll().where("job_id", "=", jobId).executeTakeFirst();
   return row && fromRow(row);
+}
+
+/** What an asset list may be narrowed by, besides its scope. */
+export interface AssetFilter extends AssetScope {
+  readonly types?: readonly string[] | undefined;
+  readonly states?: readonly string[] | undefined;
+  /** Substring of the name, case-sensitive. */
+  readonly nameContains?: string | undefined;
+  readonly createSince?: number | undefined;
+  readonly createUntil?: number | undefined;
+}
+
+export interface AssetPage {
+  readonly offset: number;
+  readonly limit: number;
+  readonly sortKey: "create_time" | "update_time";
+  readonly sortDir: "asc" | "desc";
+}
+
+/** One page of assets and how many match. Ties on the sort key are broken by id, so pages never overlap. */
+export async function listAssets(
+  db: Executor,
+  kind: DatabaseKind,
+  filter: AssetFilter,
+  page: AssetPage,
+): Promise<{ count: number; assets: Asset[] }> {
+  let base = db.selectFrom("assets").where("project_id", "=", filter.projectId);
+  if (filter.appUserId !== undefined) base = base.where("app_user_id", "=", filter.appUserId);
+  if (filter.types !== undefined) base = base.where("asset_type", "in", [...filter.types, ""]);
+  if (filter.states !== undefined) base = base.where("state", "in", [...filter.states, ""]);
+  if (filter.nameContains !== undefined) base = base.where(containsText(kind, "name", filter.nameContains));
+  if (filter.createSince !== undefined) base = base.where("create_time", ">=", filter.createSince);
+  if (filter.createUntil !== undefined) base = base.where("create_time", "<=", filter.createUntil);
+  const [counted, rows] = await Promise.all([
+    base.select((eb) => eb.fn.countAll<number | string>().as("count")).executeTakeFirstOrThrow(),
+    base
+      .selectAll()
+      .orderBy(page.sortKey, page.sortDir)
+      .orderBy("id", page.sortDir)
+      .offset(page.offset)
+      .limit(page.limit)
+      .execute(),
+  ]);
+  return { count: Number(counted.count), assets: rows.map(fromRow) };
 }
 
 /** Deletes an asset's row; false when there was none. */

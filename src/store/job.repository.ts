@@ -14,6 +14,7 @@ import type { JobState } from "../domain/states.js";
 import type { DatabaseKind } from "./database.js";
 import { parseJobOptions } from "./job-options-json.js";
 import type { DatabaseSchema, JobsTable } from "./schema.js";
+import { containsText } from "./sql-text.js";
 
 type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
@@ -156,13 +157,7 @@ function conditions(kind: DatabaseKind, f: JobFilter): Expression<SqlBool>[] {
     );
   }
   if (f.nameContains !== undefined) {
-    // Case-sensitive substring on both engines. LIKE would need escaping and is case-insensitive on
-    // SQLite but not on PostgreSQL, so each engine uses its own position function.
-    out.push(
-      kind === "sqlite"
-        ? sql<SqlBool>`instr(jobs.name, ${f.nameContains}) > 0`
-        : sql<SqlBool>`strpos(jobs.name, ${f.nameContains}) > 0`,
-    );
+    out.push(containsText(kind, "jobs.name", f.nameContains));
   }
   return out;
 }

@@ -1,9 +1,16 @@
+import fc from "fast-check";
 import type { Kysely } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Asset } from "../../src/domain/asset.js";
 import { newJobId } from "../../src/domain/job.js";
 import { createProject } from "../../src/services/admin.service.js";
-import { deleteAssetRow, findAsset, findAssetOfJob, insertAsset } from "../../src/store/asset.repository.js";
+import {
+  deleteAssetRow,
+  findAsset,
+  findAssetOfJob,
+  insertAsset,
+  listAssets,
+} from "../../src/store/asset.repository.js";
 import { insertJobs } from "../../src/store/job.repository.js";
 import * as assetsMigration from "../../src/store/migrations/0008-assets.js";
 import { ENGINES, openTestRuntime, type TestRuntime } from "../support/databases.js";
@@ -52,6 +59,63 @@ describe.each(ENGINES)("assets on %s", (engine) => {
     expect(await deleteAssetRow(db, { projectId: otherProject }, asset.id)).toBe(false);
     expect(await deleteAssetRow(db, { projectId }, asset.id)).toBe(true);
     expect(await findAssetOfJob(db, asset.jobId)).toBeUndefined();
+  });
+
+  it("lists a scope's assets as a plain filter-sort-slice would, for any filter and page", async () => {
+    const db = t.runtime.database.db;
+    const scopeProject = (await createProject(t.runtime, "listing")).id;
+    const all = Array.from({ length: 30 }, (_, i) =>
+      assetOf(newJobId(), {
+        projectId: scopeProject,
+        appUserId: i % 3 === 0 ? "u1" : null,
+        name: ["Anna", "anna", "Bob", "Annabel"][i % 4] as string,
+        createTime: 1_000 + (i % 7) * 10,
+        updateTime: 2_000 + (i % 5) * 10,
+      }),
+    );
+    for (const asset of all) await insertAsset(db, asset);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          appUserId: fc.option(fc.constant("u1"), { nil: undefined }),
+          nameContains: fc.option(fc.constantFrom("Ann", "ann", "b", "x"), { nil: undefined }),
+          createSince: fc.option(fc.integer({ min: 990, max: 1_070 }), { nil: undefined }),
+          createUntil: fc.option(fc.integer({ min: 990, max: 1_070 }), { nil: undefined }),
+          states: fc.option(fc.constantFrom<string[]>(["ACTIVED"], ["FAILED"]), { nil: undefined }),
+        }),
+        fc.record({
+          offset: fc.integer({ min: 0, max: 35 }),
+          limit: fc.integer({ min: 1, max: 12 }),
+          sortKey: fc.constantFrom("create_time" as const, "update_time" as const),
+          sortDir: fc.constantFrom("asc" as const, "desc" as const),
+        }),
+        async (filter, page) => {
+          const key = page.sortKey === "create_time" ? "createTime" : "updateTime";
+          const sign = page.sortDir === "asc" ? 1 : -1;
+          const expected = all
+            .filter(
+              (a) =>
+                (filter.appUserId === undefined || a.appUserId === filter.appUserId) &&
+                (filter.nameContains === undefined || a.name.includes(filter.nameContains)) &&
+                (filter.createSince === undefined || a.createTime >= filter.createSince) &&
+                (filter.createUntil === undefined || a.createTime <= filter.createUntil) &&
+                (filter.states === undefined || filter.states.includes(a.state)),
+            )
+            .sort((a, b) => sign * (a[key] - b[key] || (a.id < b.id ? -1 : 1)));
+          const listed = await listAssets(
+            db,
+            t.runtime.database.kind,
+            { projectId: scopeProject, ...filter },
+            page,
+          );
+          expect(listed.count).toBe(expected.length);
+          expect(listed.assets.map((a) => a.id)).toEqual(
+            expected.slice(page.offset, page.offset + page.limit).map((a) => a.id),
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it("gives every job published before assets had a table its asset, named as the job", async () => {
