@@ -7,6 +7,7 @@
  */
 import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { allOrNothing } from "../../media/all-or-nothing.js";
 import { abortReason } from "../../media/ffmpeg.js";
 import { probeMedia } from "../../media/probe.js";
 import {
@@ -204,31 +205,6 @@ function loopCoords(loop: LoopPoint, track: FaceTrack, crop: Crop, size: number)
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
-
-/** Runs tasks side by side; the first failure aborts the others, and all are awaited (no orphan ffmpeg). */
-async function allOrNothing(
-  signal: AbortSignal,
-  tasks: ReadonlyArray<(signal: AbortSignal) => Promise<void>>,
-): Promise<void> {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(abortReason(signal));
-  if (signal.aborted) onAbort();
-  signal.addEventListener("abort", onAbort, { once: true });
-  let failure: { error: unknown } | undefined;
-  try {
-    await Promise.all(
-      tasks.map((task) =>
-        task(controller.signal).catch((error: unknown) => {
-          failure ??= { error };
-          controller.abort(error);
-        }),
-      ),
-    );
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
-  if (failure) throw failure.error;
-}
 
 /** Progress that never goes back and never leaves 0..1, whatever the phases report. */
 function monotonic(report: (fraction: number) => void): (fraction: number) => void {
