@@ -14,6 +14,9 @@ export interface Asset {
   readonly tags: readonly string[];
   readonly assetType: AssetType;
   readonly state: AssetState;
+  /** What the 2D human model was trained as: the job's model version (`V3.2`) and resolution. */
+  readonly modelVersion: string;
+  readonly modelResolution: string;
   /** The package's frame size and rate; null for an asset published before Doppel recorded them. */
   readonly width: number | null;
   readonly height: number | null;
@@ -27,8 +30,12 @@ export interface Asset {
 export const ASSET_TYPES = ["HUMAN_MODEL_2D"] as const;
 export type AssetType = (typeof ASSET_TYPES)[number];
 
-/** A published asset is ready to use; Doppel has no other state an asset can be seen in. */
-export const ASSET_STATES = ["ACTIVED"] as const;
+/**
+ * The states an asset can be in (MetaStudio's names): published assets are `ACTIVED`; a user may
+ * deactivate one (`UNACTIVED`); a delete without `mode=force` moves it to the recycle bin (`DELETING`),
+ * files kept, until it is restored or deleted for good.
+ */
+export const ASSET_STATES = ["ACTIVED", "UNACTIVED", "DELETING"] as const;
 export type AssetState = (typeof ASSET_STATES)[number];
 
 /** What the package stage learned of a package it published, for the asset's record. */

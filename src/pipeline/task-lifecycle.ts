@@ -114,6 +114,8 @@ function publishedAsset(job: Job, published: PublishedPackage, now: number): Ass
     tags: job.tags,
     assetType: "HUMAN_MODEL_2D",
     state: "ACTIVED",
+    modelVersion: job.modelVersion,
+    modelResolution: job.modelResolution,
     width: published.width,
     height: published.height,
     fps: published.fps,

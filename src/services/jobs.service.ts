@@ -21,6 +21,8 @@ import {
 import { withoutUndefined } from "../domain/objects.js";
 import type { OperationLog } from "../domain/operation-log.js";
 import { checkText } from "../domain/text.js";
+import { assetPrefix } from "../pipeline/stages/package.stage.js";
+import { deleteAssetsOfJob } from "../store/asset.repository.js";
 import { findClientTokenJob, insertClientToken } from "../store/client-token.repository.js";
 import {
   deleteJobRow,
@@ -321,9 +323,14 @@ export async function deleteJob(
 ): Promise<void> {
   const job = await requireJob(ctx, caller, jobId);
   requireState(job, rule, action);
-  // Row first: once it is gone no upload URL can add files, so the sweep below leaves nothing behind.
-  await deleteJobRow(ctx.database.db, job.projectId, job.id);
+  // Rows first: once they are gone no upload URL can add files and no listing offers the asset's, so
+  // the sweeps below leave nothing reachable. The asset goes with its job, as MetaStudio's does.
+  await ctx.database.db.transaction().execute(async (trx) => {
+    await deleteJobRow(trx, job.projectId, job.id);
+    await deleteAssetsOfJob(trx, job.id);
+  });
   await ctx.blobs.deletePrefix(jobPrefix(job.id));
+  if (job.assetId !== null) await ctx.blobs.deletePrefix(assetPrefix(job.assetId));
 }
 
 /** The caller's job (narrowed to its end user when X-App-UserId was sent), or JOB_NOT_FOUND. */

@@ -20,6 +20,8 @@ export async function insertAsset(db: Executor, asset: Asset): Promise<void> {
       tags: JSON.stringify(asset.tags),
       asset_type: asset.assetType,
       state: asset.state,
+      model_version: asset.modelVersion,
+      model_resolution: asset.modelResolution,
       width: asset.width,
       height: asset.height,
       fps: asset.fps,
@@ -103,6 +105,36 @@ export async function listAssets(
   return { count: Number(counted.count), assets: rows.map(fromRow) };
 }
 
+/** Deletes the asset a job published, if any (the job is being deleted). */
+export async function deleteAssetsOfJob(db: Executor, jobId: string): Promise<void> {
+  await db.deleteFrom("assets").where("job_id", "=", jobId).execute();
+}
+
+/** Applies a user edit to an asset (name, description, tags). */
+export async function updateAssetFields(
+  db: Executor,
+  assetId: string,
+  edit: {
+    readonly name?: string;
+    readonly description?: string | null;
+    readonly tags?: readonly string[];
+    readonly state?: AssetState;
+  },
+  updateTime: number,
+): Promise<void> {
+  await db
+    .updateTable("assets")
+    .set({
+      update_time: updateTime,
+      ...(edit.name !== undefined && { name: edit.name }),
+      ...(edit.description !== undefined && { description: edit.description }),
+      ...(edit.tags !== undefined && { tags: JSON.stringify(edit.tags) }),
+      ...(edit.state !== undefined && { state: edit.state }),
+    })
+    .where("id", "=", assetId)
+    .execute();
+}
+
 /** Deletes an asset's row; false when there was none. */
 export async function deleteAssetRow(db: Executor, scope: AssetScope, assetId: string): Promise<boolean> {
   const result = await db
@@ -124,6 +156,8 @@ function fromRow(row: Selectable<AssetsTable>): Asset {
     tags: parseTags(row.tags),
     assetType: row.asset_type as AssetType,
     state: row.state as AssetState,
+    modelVersion: row.model_version,
+    modelResolution: row.model_resolution,
     width: row.width === null ? null : Number(row.width),
     height: row.height === null ? null : Number(row.height),
     fps: row.fps === null ? null : Number(row.fps),

@@ -203,6 +203,8 @@ export interface AssetsTable {
   tags: Generated<string>;
   asset_type: string;
   state: string;
+  model_version: string;
+  model_resolution: string;
   width: number | null;
   height: number | null;
   fps: number | null;

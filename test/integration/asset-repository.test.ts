@@ -37,6 +37,8 @@ describe.each(ENGINES)("assets on %s", (engine) => {
     tags: ["a", "b"],
     assetType: "HUMAN_MODEL_2D",
     state: "ACTIVED",
+    modelVersion: "V3",
+    modelResolution: "1080P",
     width: 512,
     height: 512,
     fps: 25,

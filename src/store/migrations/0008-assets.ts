@@ -19,6 +19,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("tags", "text", (c) => c.notNull().defaultTo("[]"))
     .addColumn("asset_type", "varchar(32)", (c) => c.notNull())
     .addColumn("state", "varchar(16)", (c) => c.notNull())
+    // What the 2D human model was trained as (the job's model_version and model_resolution).
+    .addColumn("model_version", "varchar(16)", (c) => c.notNull())
+    .addColumn("model_resolution", "varchar(16)", (c) => c.notNull())
     // From the package's manifest; null for assets published before this migration until first shown.
     .addColumn("width", "integer")
     .addColumn("height", "integer")
@@ -35,9 +38,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   await sql`
     insert into assets (id, project_id, job_id, app_user_id, name, description, tags, asset_type, state,
-                        create_time, update_time)
+                        model_version, model_resolution, create_time, update_time)
     select asset_id, project_id, id, app_user_id, name, description, tags, 'HUMAN_MODEL_2D', 'ACTIVED',
-           update_time, update_time
+           model_version, model_resolution, update_time, update_time
     from jobs
     where asset_id is not null
   `.execute(db);

@@ -24,6 +24,7 @@ export const ICE_ERRORS: Readonly<Record<ErrorCode, { status: number; code: stri
   FORBIDDEN: { status: 403, code: "Forbidden.RAM" },
   PROJECT_NOT_FOUND: { status: 404, code: "InvalidParameter" },
   JOB_NOT_FOUND: { status: 404, code: "InvalidParameter.JobNotFound" },
+  ASSET_NOT_FOUND: { status: 404, code: "InvalidParameter.AvatarNotFound" },
   INVALID_STATE: { status: 409, code: "OperationDenied.JobStatus" },
   CONFLICT: { status: 409, code: "OperationConflict" },
   CLIENT_TOKEN_USED: { status: 409, code: "OperationDenied.ClientTokenUsed" },

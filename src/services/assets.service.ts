@@ -1,0 +1,191 @@
+import { createHash } from "node:crypto";
+import type { Asset } from "../domain/asset.js";
+import { DoppelError } from "../domain/errors.js";
+import { isHexId } from "../domain/job.js";
+import { checkTags, optionalText, requiredText } from "../domain/job-fields.js";
+import type { AvatarManifest } from "../pipeline/avatar-package.js";
+import { assetPrefix } from "../pipeline/stages/package.stage.js";
+import {
+  type AssetFilter,
+  type AssetPage,
+  deleteAssetRow,
+  findAsset,
+  listAssets as listAssetRows,
+  updateAssetFields,
+} from "../store/asset.repository.js";
+import type { Caller } from "./caller.js";
+import type { ServiceContext } from "./context.js";
+import { signedUrl } from "./signed-urls.js";
+
+/**
+ * Trained avatars as assets: list, show (with every file of the package, each with its size, sha256
+ * and a signed download URL), rename and tag, delete. The files are the package the pipeline
+ * published under `assets/<id>/`: its manifest lists them, so what a client downloads can be checked
+ * against what the pipeline verified.
+ */
+
+/** One downloadable file of an asset. */
+export interface AssetFile {
+  /** Path inside the asset: `package/…` for the avatar package, `preview.mp4` for the preview clip. */
+  readonly path: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly downloadUrl: string;
+}
+
+export interface ShownAsset {
+  readonly asset: Asset;
+  readonly files: readonly AssetFile[];
+}
+
+/** The path Doppel serves an asset's file at; signed URLs add `expires` and `signature`. */
+export function assetFilePath(assetId: string, path: string): string {
+  return `/downloads/assets/${assetId}/${path.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** One of the caller's assets with its files; ASSET_NOT_FOUND otherwise. */
+export async function showAsset(
+  ctx: ServiceContext,
+  caller: Caller,
+  assetId: string,
+  origin: string,
+): Promise<ShownAsset> {
+  const asset = await requireAsset(ctx, caller, assetId);
+  return { asset, files: await assetFiles(ctx, asset.id, origin) };
+}
+
+/** A page of the caller's assets and how many match. */
+export async function listAssets(
+  ctx: ServiceContext,
+  caller: Caller,
+  filter: Omit<AssetFilter, "projectId" | "appUserId">,
+  page: AssetPage,
+): Promise<{ count: number; assets: Asset[] }> {
+  if (filter.nameContains !== undefined) optionalText("name", filter.nameContains, 255);
+  return listAssetRows(ctx.database.db, ctx.database.kind, { ...filter, ...scopeOf(caller) }, page);
+}
+
+/** A user edit of an asset; absent fields stay as they are. */
+export interface AssetEdit {
+  readonly name?: string | undefined;
+  readonly description?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  /** Activate or deactivate (MetaStudio's UpdateDigitalAsset takes only these two). */
+  readonly state?: "ACTIVED" | "UNACTIVED" | undefined;
+}
+
+/** Renames, describes, tags, activates or deactivates one of the caller's assets; returns it as it is now. */
+export async function updateAsset(
+  ctx: ServiceContext,
+  caller: Caller,
+  assetId: string,
+  edit: AssetEdit,
+): Promise<Asset> {
+  const asset = await requireAsset(ctx, caller, assetId);
+  requireNotDeleted(asset, "updated");
+  const now = ctx.now();
+  const checked = {
+    ...(edit.name !== undefined && { name: requiredText("asset_name", edit.name, 255) }),
+    ...(edit.description !== undefined && {
+      description: optionalText("asset_description", edit.description, 1024) ?? null,
+    }),
+    ...(edit.tags !== undefined && { tags: checkTags(edit.tags) }),
+    ...(edit.state !== undefined && { state: edit.state }),
+  };
+  await updateAssetFields(ctx.database.db, asset.id, checked, now);
+  return { ...asset, ...checked, updateTime: now };
+}
+
+/**
+ * Deletes one of the caller's assets. As MetaStudio's DeleteAsset: into the recycle bin (`DELETING`,
+ * files kept, `restoreAsset` brings it back), or with `force` for good — record first, then files, so
+ * no listing offers files being swept. The job that made it keeps its history either way.
+ */
+export async function deleteAsset(
+  ctx: ServiceContext,
+  caller: Caller,
+  assetId: string,
+  options: { readonly force?: boolean } = {},
+): Promise<void> {
+  const asset = await requireAsset(ctx, caller, assetId);
+  if (!options.force) {
+    if (asset.state !== "DELETING") {
+      await updateAssetFields(ctx.database.db, asset.id, { state: "DELETING" }, ctx.now());
+    }
+    return;
+  }
+  await deleteAssetRow(ctx.database.db, scopeOf(caller), asset.id);
+  await ctx.blobs.deletePrefix(assetPrefix(asset.id));
+}
+
+/** Takes an asset out of the recycle bin, active again. */
+export async function restoreAsset(ctx: ServiceContext, caller: Caller, assetId: string): Promise<Asset> {
+  const asset = await requireAsset(ctx, caller, assetId);
+  if (asset.state !== "DELETING") {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `Asset ${asset.id} is ${asset.state}, not in the recycle bin (DELETING); only a deleted asset can be restored`,
+    );
+  }
+  const now = ctx.now();
+  await updateAssetFields(ctx.database.db, asset.id, { state: "ACTIVED" }, now);
+  return { ...asset, state: "ACTIVED", updateTime: now };
+}
+
+function requireNotDeleted(asset: Asset, what: string): void {
+  if (asset.state === "DELETING") {
+    throw new DoppelError(
+      "INVALID_STATE",
+      `Asset ${asset.id} is in the recycle bin (DELETING) and cannot be ${what}; restore it first`,
+    );
+  }
+}
+
+/** The caller's asset (narrowed to its end user when X-App-UserId was sent), or ASSET_NOT_FOUND. */
+export async function requireAsset(ctx: ServiceContext, caller: Caller, assetId: string): Promise<Asset> {
+  const asset = isHexId(assetId) ? await findAsset(ctx.database.db, scopeOf(caller), assetId) : undefined;
+  if (!asset) {
+    throw new DoppelError(
+      "ASSET_NOT_FOUND",
+      `No asset ${JSON.stringify(assetId.slice(0, 64))} in this project`,
+    );
+  }
+  return asset;
+}
+
+/**
+ * Every file of an asset: the package's files as its manifest lists them, the manifest itself, and the
+ * preview clip. Sizes and digests of the last two are read from the store (they are small).
+ */
+async function assetFiles(ctx: ServiceContext, assetId: string, origin: string): Promise<AssetFile[]> {
+  const prefix = assetPrefix(assetId);
+  const manifestBytes = await readSmallBlob(ctx, `${prefix}package/manifest.json`);
+  const manifest = manifestBytes && (JSON.parse(manifestBytes.toString("utf8")) as AvatarManifest);
+  const listed: Array<{ path: string; size: number; sha256: string }> = [
+    ...(manifestBytes ? [{ path: "package/manifest.json", ...digestOf(manifestBytes) }] : []),
+    ...(manifest?.files ?? []).map((f) => ({ path: `package/${f.path}`, size: f.size, sha256: f.sha256 })),
+  ];
+  const preview = await readSmallBlob(ctx, `${prefix}preview.mp4`);
+  if (preview) listed.push({ path: "preview.mp4", ...digestOf(preview) });
+  return Promise.all(
+    listed.map(async (file) => ({
+      ...file,
+      downloadUrl: await signedUrl(ctx, "GET", prefix + file.path, assetFilePath(assetId, file.path), origin),
+    })),
+  );
+}
+
+async function readSmallBlob(ctx: ServiceContext, key: string): Promise<Buffer | undefined> {
+  if (!(await ctx.blobs.head(key))) return undefined;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await ctx.blobs.get(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function digestOf(bytes: Buffer): { size: number; sha256: string } {
+  return { size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
+}
+
+function scopeOf(caller: Caller) {
+  return { projectId: caller.principal.projectId, appUserId: caller.appUserId };
+}
