@@ -1,8 +1,7 @@
 /** The reference trainer's masks: a face mask per loop frame, rasterised here and written by ffmpeg. */
 import path from "node:path";
 import { Readable } from "node:stream";
-import { runFfmpeg } from "../../../media/ffmpeg.js";
-import { inputUrl } from "../../../media/probe.js";
+import { writeImageSequence } from "../../../media/image-sequence.js";
 import type { FaceTrack } from "../trainer.js";
 import { type Crop, toCrop } from "./crop.js";
 import { FPS } from "./input.js";
@@ -27,28 +26,11 @@ export async function writeMasks(
   }
   // Pulled one frame at a time, so the masks never pile up in memory when ffmpeg is busy.
   const stdin = Readable.from(frames(), { objectMode: false });
-  await runFfmpeg(
-    [
-      "-y",
-      "-vsync",
-      "passthrough",
-      "-f",
-      "rawvideo",
-      "-pix_fmt",
-      "gray",
-      "-s",
-      `${size}x${size}`,
-      "-framerate",
-      String(FPS),
-      "-i",
-      "pipe:0",
-      "-start_number",
-      "0",
-      "-f",
-      "image2",
-      inputUrl(path.resolve(outputDir, "masks", "%06d.png")),
-    ],
-    { signal, stdin },
+  await writeImageSequence(
+    stdin,
+    { pixelFormat: "gray", width: size, height: size, fps: FPS },
+    path.resolve(outputDir, "masks", "%06d.png"),
+    signal,
   );
 }
 
