@@ -52,6 +52,8 @@ export const ERROR_CODES = [
   "INVALID_FILE",
   /** An uploaded file is larger than allowed. */
   "FILE_TOO_LARGE",
+  /** A download's byte range starts past the file's end (or asks for no bytes): nothing to send. */
+  "RANGE_NOT_SATISFIABLE",
   /** Unexpected failure inside Doppel; never caused by input. */
   "INTERNAL",
 ] as const;

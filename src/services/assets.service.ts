@@ -24,14 +24,23 @@ import { signedUrl } from "./signed-urls.js";
  * against what the pipeline verified.
  */
 
-/** One downloadable file of an asset. */
+/**
+ * One downloadable file of an asset. MetaStudio files a 2D human model's files under MAIN, COVER,
+ * SAMPLE and OTHER (docs/design/asset-apis.md §1.3): MAIN is the whole package as one tar archive,
+ * COVER the first face crop, SAMPLE the preview clip, OTHER each file of the package on its own.
+ */
 export interface AssetFile {
-  /** Path inside the asset: `package/…` for the avatar package, `preview.mp4` for the preview clip. */
+  /** Path inside the asset: `package.tar`, `package/…` for the package's files, `preview.mp4`. */
   readonly path: string;
+  readonly category: "MAIN" | "COVER" | "SAMPLE" | "OTHER";
   readonly size: number;
-  readonly sha256: string;
+  /** SHA-256 of the file; the archive has none (it is made as it is sent). */
+  readonly sha256?: string;
   readonly downloadUrl: string;
 }
+
+/** The archive of an asset's whole package, listed as its MAIN file. */
+export const PACKAGE_ARCHIVE = "package.tar";
 
 export interface ShownAsset {
   readonly asset: Asset;
@@ -54,14 +63,18 @@ export async function showAsset(
   return { asset, files: await assetFiles(ctx, asset.id, origin) };
 }
 
+/** What a caller may narrow an asset list by. */
+export type AssetListFilter = Omit<AssetFilter, "projectId" | "appUserId">;
+
 /** A page of the caller's assets and how many match. */
 export async function listAssets(
   ctx: ServiceContext,
   caller: Caller,
-  filter: Omit<AssetFilter, "projectId" | "appUserId">,
+  filter: AssetListFilter,
   page: AssetPage,
 ): Promise<{ count: number; assets: Asset[] }> {
-  if (filter.nameContains !== undefined) optionalText("name", filter.nameContains, 255);
+  optionalText("name", filter.nameContains, 255);
+  optionalText("tag", filter.tagContains, 255);
   return listAssetRows(ctx.database.db, ctx.database.kind, { ...filter, ...scopeOf(caller) }, page);
 }
 
@@ -74,13 +87,14 @@ export interface AssetEdit {
   readonly state?: "ACTIVED" | "UNACTIVED" | undefined;
 }
 
-/** Renames, describes, tags, activates or deactivates one of the caller's assets; returns it as it is now. */
+/** Renames, describes, tags, activates or deactivates one of the caller's assets; shows it as it is now. */
 export async function updateAsset(
   ctx: ServiceContext,
   caller: Caller,
   assetId: string,
   edit: AssetEdit,
-): Promise<Asset> {
+  origin: string,
+): Promise<ShownAsset> {
   const asset = await requireAsset(ctx, caller, assetId);
   requireNotDeleted(asset, "updated");
   const now = ctx.now();
@@ -93,7 +107,7 @@ export async function updateAsset(
     ...(edit.state !== undefined && { state: edit.state }),
   };
   await updateAssetFields(ctx.database.db, asset.id, checked, now);
-  return { ...asset, ...checked, updateTime: now };
+  return { asset: { ...asset, ...checked, updateTime: now }, files: await assetFiles(ctx, asset.id, origin) };
 }
 
 /**
@@ -159,14 +173,17 @@ export async function requireAsset(ctx: ServiceContext, caller: Caller, assetId:
  */
 async function assetFiles(ctx: ServiceContext, assetId: string, origin: string): Promise<AssetFile[]> {
   const prefix = assetPrefix(assetId);
-  const manifestBytes = await readSmallBlob(ctx, `${prefix}package/manifest.json`);
-  const manifest = manifestBytes && (JSON.parse(manifestBytes.toString("utf8")) as AvatarManifest);
-  const listed: Array<{ path: string; size: number; sha256: string }> = [
-    ...(manifestBytes ? [{ path: "package/manifest.json", ...digestOf(manifestBytes) }] : []),
-    ...(manifest?.files ?? []).map((f) => ({ path: `package/${f.path}`, size: f.size, sha256: f.sha256 })),
-  ];
+  const packageFiles = await packageFilesOf(ctx, assetId);
+  const listed: Array<Omit<AssetFile, "downloadUrl">> = [];
+  if (packageFiles.length > 0) {
+    listed.push({ path: PACKAGE_ARCHIVE, category: "MAIN", size: tarSize(packageFiles) });
+  }
+  const cover = packageFiles.find((f) => f.path.startsWith("crops/"));
+  for (const file of packageFiles) {
+    listed.push({ ...file, path: `package/${file.path}`, category: file === cover ? "COVER" : "OTHER" });
+  }
   const preview = await readSmallBlob(ctx, `${prefix}preview.mp4`);
-  if (preview) listed.push({ path: "preview.mp4", ...digestOf(preview) });
+  if (preview) listed.push({ path: "preview.mp4", category: "SAMPLE", ...digestOf(preview) });
   return Promise.all(
     listed.map(async (file) => ({
       ...file,
@@ -175,14 +192,43 @@ async function assetFiles(ctx: ServiceContext, assetId: string, origin: string):
   );
 }
 
-async function readSmallBlob(ctx: ServiceContext, key: string): Promise<Buffer | undefined> {
+/**
+ * The files of an asset's package as its manifest lists them (relative paths, sorted), with the
+ * manifest itself first. Empty when the package is gone or its manifest unreadable.
+ */
+export async function packageFilesOf(
+  ctx: ServiceContext,
+  assetId: string,
+): Promise<Array<{ path: string; size: number; sha256: string }>> {
+  const bytes = await readSmallBlob(ctx, `${assetPrefix(assetId)}package/manifest.json`);
+  if (!bytes) return [];
+  let manifest: Partial<AvatarManifest>;
+  try {
+    manifest = JSON.parse(bytes.toString("utf8")) as Partial<AvatarManifest>;
+  } catch {
+    return [];
+  }
+  return [
+    { path: "manifest.json", ...digestOf(bytes) },
+    ...(manifest.files ?? []).map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })),
+  ];
+}
+
+/** The size of a ustar archive of these files: a 512-byte header and 512-byte padded data each, two zero blocks. */
+export function tarSize(files: ReadonlyArray<{ readonly size: number }>): number {
+  return files.reduce((sum, f) => sum + 512 + Math.ceil(f.size / 512) * 512, 1024);
+}
+
+/** A small blob whole (a manifest, a preview clip), or undefined when it is not there. */
+export async function readSmallBlob(ctx: ServiceContext, key: string): Promise<Buffer | undefined> {
   if (!(await ctx.blobs.head(key))) return undefined;
   const chunks: Buffer[] = [];
   for await (const chunk of await ctx.blobs.get(key)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
-function digestOf(bytes: Buffer): { size: number; sha256: string } {
+/** Size and hex SHA-256 of bytes. */
+export function digestOf(bytes: Buffer): { size: number; sha256: string } {
   return { size: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
 }
 

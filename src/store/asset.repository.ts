@@ -55,6 +55,12 @@ export async function findAsset(
   return row && fromRow(row);
 }
 
+/** An asset by id alone, for downloads authorised by a signed URL rather than a credential. */
+export async function findAssetById(db: Executor, assetId: string): Promise<Asset | undefined> {
+  const row = await db.selectFrom("assets").selectAll().where("id", "=", assetId).executeTakeFirst();
+  return row && fromRow(row);
+}
+
 /** The asset a job published, whatever its project (for the job's own views), or undefined. */
 export async function findAssetOfJob(db: Executor, jobId: string): Promise<Asset | undefined> {
   const row = await db.selectFrom("assets").selectAll().where("job_id", "=", jobId).executeTakeFirst();
@@ -67,6 +73,11 @@ export interface AssetFilter extends AssetScope {
   readonly states?: readonly string[] | undefined;
   /** Substring of the name, case-sensitive. */
   readonly nameContains?: string | undefined;
+  /** Substring of a tag, case-sensitive (MetaStudio's tag filter is a fuzzy match). */
+  readonly tagContains?: string | undefined;
+  readonly ids?: readonly string[] | undefined;
+  /** The job's model version, e.g. `V3.2`. */
+  readonly modelVersion?: string | undefined;
   readonly createSince?: number | undefined;
   readonly createUntil?: number | undefined;
 }
@@ -90,6 +101,11 @@ export async function listAssets(
   if (filter.types !== undefined) base = base.where("asset_type", "in", [...filter.types, ""]);
   if (filter.states !== undefined) base = base.where("state", "in", [...filter.states, ""]);
   if (filter.nameContains !== undefined) base = base.where(containsText(kind, "name", filter.nameContains));
+  // Tags are stored as a JSON array: a substring of one tag is a substring of that text (a match that
+  // spans two tags would need a `","` in the filter, which no tag-substring filter means).
+  if (filter.tagContains !== undefined) base = base.where(containsText(kind, "tags", filter.tagContains));
+  if (filter.ids !== undefined) base = base.where("id", "in", [...filter.ids, ""]);
+  if (filter.modelVersion !== undefined) base = base.where("model_version", "=", filter.modelVersion);
   if (filter.createSince !== undefined) base = base.where("create_time", ">=", filter.createSince);
   if (filter.createUntil !== undefined) base = base.where("create_time", "<=", filter.createUntil);
   const [counted, rows] = await Promise.all([

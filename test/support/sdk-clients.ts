@@ -139,8 +139,8 @@ export async function huaweiListJobs<T = MetaStudioList>(
 }
 
 /**
- * Any MetaStudio training-job call as the generated client issues it: `url` is the SDK's template
- * (e.g. `…/user/jobs/{job_id}/command`), path parameters filled by the SDK, a JSON body when given.
+ * Any MetaStudio call as the generated client issues it: `url` is the SDK's template (e.g.
+ * `…/user/jobs/{job_id}/command`), path parameters filled by the SDK, a JSON body and query when given.
  */
 export async function huaweiCall<T = Record<string, unknown>>(
   client: HcClient,
@@ -149,12 +149,13 @@ export async function huaweiCall<T = Record<string, unknown>>(
   pathParams: Readonly<Record<string, string>>,
   body?: unknown,
   headers: Readonly<Record<string, string>> = {},
+  query: Readonly<Record<string, string | number>> = {},
 ): Promise<HuaweiResult<T>> {
   const options = {
     method,
     url,
     contentType: "application/json",
-    queryParams: {},
+    queryParams: { ...query },
     pathParams: { ...pathParams },
     headers: { ...headers },
     ...(body !== undefined && { data: body }),

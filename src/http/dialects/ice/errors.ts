@@ -30,5 +30,7 @@ export const ICE_ERRORS: Readonly<Record<ErrorCode, { status: number; code: stri
   CLIENT_TOKEN_USED: { status: 409, code: "OperationDenied.ClientTokenUsed" },
   INVALID_FILE: { status: 400, code: "InvalidParameter.File" },
   FILE_TOO_LARGE: { status: 413, code: "InvalidParameter.FileSize" },
+  // OSS's code for the same answer (Alibaba's object storage, where ICE's files live).
+  RANGE_NOT_SATISFIABLE: { status: 416, code: "InvalidRange" },
   INTERNAL: { status: 500, code: "InternalError" },
 };

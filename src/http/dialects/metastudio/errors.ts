@@ -31,5 +31,6 @@ export const METASTUDIO_ERRORS: Readonly<Record<ErrorCode, { status: number; cod
   CLIENT_TOKEN_USED: { status: 409, code: "MSS.10002006" },
   INVALID_FILE: { status: 400, code: "MSS.10001004" },
   FILE_TOO_LARGE: { status: 413, code: "MSS.10002005" },
+  RANGE_NOT_SATISFIABLE: { status: 416, code: "MSS.10002007" },
   INTERNAL: { status: 500, code: "MSS.00000004" },
 };

@@ -1,9 +1,11 @@
 import { invalidParameter } from "../../../domain/errors.js";
 import { isJobState, type JobState } from "../../../domain/states.js";
 import { parseRfc3339, parseRfc3339Until } from "../../../domain/time.js";
+import type { AssetListFilter } from "../../../services/assets.service.js";
 import type { CreateJobInput } from "../../../services/jobs.service.js";
 import type { ListJobsQuery } from "../../../services/list-jobs.service.js";
-import type { CreateJobBody, ListJobsQueryWire } from "./schemas.js";
+import type { AssetPage } from "../../../store/asset.repository.js";
+import type { CreateJobBody, ListAssetsQueryWire, ListJobsQueryWire } from "./schemas.js";
 
 /** Turns the validated wire query into the service's query (comma lists, RFC 3339 times). */
 export function parseListQuery(wire: ListJobsQueryWire): ListJobsQuery {
@@ -81,4 +83,59 @@ export function jobInputOf(body: Partial<CreateJobBody>): Omit<CreateJobInput, "
       isOnlyHumanModel: body.is_only_human_model,
     },
   };
+}
+
+/** The asset list's filter and page in the service's terms, or `undefined` when no asset can match. */
+export function parseAssetQuery(
+  wire: ListAssetsQueryWire,
+): { filter: AssetListFilter; page: AssetPage } | undefined {
+  const types = commaList(wire.asset_type);
+  const states = commaList(wire.asset_state);
+  for (const state of states ?? []) {
+    if (!(ASSET_STATE_NAMES as readonly string[]).includes(state)) {
+      throw invalidParameter("asset_state", `unknown asset state ${JSON.stringify(state.slice(0, 64))}`);
+    }
+  }
+  const filter: AssetListFilter = {
+    types,
+    states,
+    nameContains: wire.name,
+    tagContains: wire.tag,
+    ids: commaList(wire.asset_id),
+    modelVersion: wire.human_model_2d_version?.replace("_", "."),
+    createSince: time("start_time", wire.start_time, parseRfc3339),
+    createUntil: time("end_time", wire.end_time, parseRfc3339Until),
+  };
+  const page: AssetPage = {
+    offset: wire.offset,
+    limit: wire.limit,
+    sortKey: wire.sort_key,
+    sortDir: wire.sort_dir,
+  };
+  // Doppel's assets are all the user's own: a list of system assets is empty.
+  return wire.asset_source === "SYSTEM" ? undefined : { filter, page };
+}
+
+/** Every state an asset library lists (Doppel's assets are only ever in some of them). */
+const ASSET_STATE_NAMES = [
+  "CREATING",
+  "FAILED",
+  "UNACTIVED",
+  "ACTIVED",
+  "DELETING",
+  "DELETED",
+  "BLOCK",
+  "WAITING_DELETE",
+] as const;
+
+function commaList(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return [
+    ...new Set(
+      value
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== ""),
+    ),
+  ];
 }

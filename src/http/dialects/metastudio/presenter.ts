@@ -1,7 +1,10 @@
+import { createHash } from "node:crypto";
+import type { Asset } from "../../../domain/asset.js";
 import type { Job } from "../../../domain/job.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
+import type { AssetFile } from "../../../services/assets.service.js";
 import type { ShownJob } from "../../../services/jobs.service.js";
-import type { ShowJobResponse, TrainingJobBasicInfo } from "./schemas.js";
+import type { DigitalAssetInfo, ShowJobResponse, TrainingJobBasicInfo } from "./schemas.js";
 
 /**
  * A job as MetaStudio's TrainingJobBasicInfo, in the documented field order. Absent values are left
@@ -56,5 +59,51 @@ export function presentDetail(detail: ShownJob): ShowJobResponse {
       error_code: log.errorCode ?? undefined,
       redo_reasons: [...log.redoReasons],
     })),
+  };
+}
+
+/**
+ * An asset as MetaStudio's DigitalAssetInfo; with `files` when shown (ShowAsset, UpdateDigitalAsset),
+ * without them in a list, where signing every file of every asset would make each page heavy.
+ */
+export function presentAsset(asset: Asset, files?: readonly AssetFile[]): DigitalAssetInfo {
+  return {
+    project_id: asset.projectId,
+    asset_id: asset.id,
+    asset_name: asset.name,
+    ...(asset.description !== null && { asset_description: asset.description }),
+    ...(asset.appUserId !== null && { app_user_id: asset.appUserId }),
+    create_time: formatUtcSeconds(asset.createTime),
+    update_time: formatUtcSeconds(asset.updateTime),
+    asset_type: asset.assetType,
+    asset_state: asset.state,
+    tags: [...asset.tags],
+    asset_extra_meta: {
+      human_model_2d_meta: {
+        is_action_editable: false,
+        support_live: true,
+        // The asset library spells the versions the job APIs call V3.2 and V3.3 with an underscore.
+        model_version: asset.modelVersion.replace(".", "_"),
+        model_resolution: asset.modelResolution,
+        is_with_action_library: false,
+      },
+    },
+    ...(files !== undefined && { files: files.map(presentAssetFile) }),
+    job_id: asset.jobId,
+  };
+}
+
+function presentAssetFile(file: AssetFile) {
+  const name = file.path.split("/").at(-1) ?? file.path;
+  return {
+    // Stable per asset and path, so a client can tell files apart across calls.
+    file_id: createHash("sha256").update(file.path).digest("hex").slice(0, 32),
+    file_name: name,
+    file_size: file.size,
+    file_type: name.includes(".") ? (name.split(".").at(-1) ?? "") : "",
+    asset_file_category: file.category,
+    download_url: file.downloadUrl,
+    state: "CREATED" as const,
+    ...(file.sha256 !== undefined && { file_sha256: file.sha256 }),
   };
 }

@@ -15,6 +15,7 @@ import { finishAuthentication, startAuthentication } from "../../authentication.
 import { EmptyBody } from "../../schemas/empty-body.js";
 import { ErrorSchema } from "../../schemas/error-body.js";
 import { strictIntegers } from "../../schemas/strict-integers.js";
+import { assetRoutes } from "./asset-routes.js";
 import { jobInputOf, parseListQuery } from "./parse.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
 import {
@@ -92,6 +93,7 @@ export async function metaStudioRoutes(
   );
 
   commandRoute(app, ctx);
+  assetRoutes(app, ctx, callerOf, originOf);
 
   app.post(
     JOBS_PATH,

@@ -138,3 +138,105 @@ export const CommandResponseSchema = Type.Object({
     Type.Array(Type.Object({ part_number: Type.Integer(), etag: Type.String() })),
   ),
 });
+
+/*
+ * The asset library (digital-assets), as far as it holds trained 2D human models. Fields, limits and
+ * defaults from Huawei's SDK models and API pages; see docs/design/asset-apis.md §1 for the sources.
+ */
+
+/** Query of ListAssets. Filters Doppel has nothing for (voices, 3D styles, devices) are accepted and ignored. */
+export const ListAssetsQuerySchema = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 }),
+  name: Type.Optional(Type.String({ maxLength: 1024, description: "part of the asset name" })),
+  tag: Type.Optional(Type.String({ maxLength: 1024, description: "part of a tag" })),
+  start_time: Type.Optional(Type.String({ maxLength: 64, description: "RFC 3339; created at or after" })),
+  end_time: Type.Optional(Type.String({ maxLength: 64, description: "RFC 3339; created at or before" })),
+  asset_type: Type.Optional(Type.String({ maxLength: 1024, description: "comma list of asset types" })),
+  asset_state: Type.Optional(Type.String({ maxLength: 1024, description: "comma list; default all states" })),
+  asset_source: StringEnum(["SYSTEM", "CUSTOMIZATION", "ALL"], { default: "CUSTOMIZATION" }),
+  asset_id: Type.Optional(Type.String({ maxLength: 4096, description: "comma list of asset ids" })),
+  sort_key: StringEnum(["create_time", "update_time"], { default: "create_time" }),
+  sort_dir: StringEnum(["asc", "desc"], { default: "asc" }),
+  human_model_2d_version: Type.Optional(Type.String({ maxLength: 16 })),
+});
+export type ListAssetsQueryWire = Static<typeof ListAssetsQuerySchema>;
+
+export const AssetParamsSchema = Type.Object({
+  project_id: Type.String({ minLength: 1, maxLength: 64 }),
+  asset_id: Type.String({ minLength: 1, maxLength: 64 }),
+});
+
+export const DeleteAssetQuerySchema = Type.Object({
+  mode: Type.Optional(
+    StringEnum(["force"], { description: "delete for good instead of into the recycle bin" }),
+  ),
+});
+
+/** AssetFileInfo: one downloadable file of an asset. */
+export const AssetFileInfoSchema = Type.Object(
+  {
+    file_id: Type.String(),
+    file_name: Type.String(),
+    file_size: Type.Integer(),
+    file_type: Type.String({ description: "the file's extension" }),
+    asset_file_category: StringEnum(["MAIN", "COVER", "SAMPLE", "OTHER"]),
+    download_url: Type.String({ description: "signed, valid 24 hours" }),
+    state: StringEnum(["CREATED"]),
+    /** Doppel's addition: the file's SHA-256 (hex), as the package's manifest records it. */
+    file_sha256: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false, title: "AssetFileInfo" },
+);
+
+/** HumanModel2DAssetMeta: what the 2D human model was trained as. */
+export const HumanModel2dMetaSchema = Type.Object(
+  {
+    is_action_editable: Type.Boolean(),
+    support_live: Type.Boolean(),
+    model_version: Type.String({ description: "V2, V3, V3_2 or V3_3 (the job's V3.2 is V3_2 here)" }),
+    model_resolution: Type.String(),
+    is_with_action_library: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
+/** DigitalAssetInfo: one asset, as ListAssets lists it and ShowAsset and UpdateDigitalAsset answer it. */
+export const DigitalAssetInfoSchema = Type.Object(
+  {
+    project_id: Type.String(),
+    asset_id: Type.String(),
+    asset_name: Type.String(),
+    asset_description: Type.Optional(Type.String()),
+    app_user_id: Type.Optional(Type.String()),
+    create_time: Type.String(),
+    update_time: Type.String(),
+    asset_type: Type.String(),
+    asset_state: Type.String(),
+    tags: Type.Array(Type.String()),
+    asset_extra_meta: Type.Object(
+      { human_model_2d_meta: HumanModel2dMetaSchema },
+      { additionalProperties: false },
+    ),
+    files: Type.Optional(Type.Array(AssetFileInfoSchema)),
+    /** Doppel's addition: the training job that made this asset. */
+    job_id: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false, title: "DigitalAssetInfo" },
+);
+export type DigitalAssetInfo = Static<typeof DigitalAssetInfoSchema>;
+
+export const ListAssetsResponseSchema = Type.Object(
+  { count: Type.Integer(), assets: Type.Array(DigitalAssetInfoSchema) },
+  { additionalProperties: false },
+);
+
+/** UpdateDigitalAsset's body: what Doppel changes; the SDK's other fields are accepted and ignored. */
+export const UpdateAssetBodySchema = Type.Object({
+  asset_name: Type.Optional(Type.String({ maxLength: 1024 })),
+  asset_description: Type.Optional(Type.String({ maxLength: 4096 })),
+  tags: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 100 })),
+  asset_state: Type.Optional(StringEnum(["ACTIVED", "UNACTIVED"])),
+  asset_type: Type.Optional(StringEnum(["HUMAN_MODEL_2D"])),
+});
+export type UpdateAssetBody = Static<typeof UpdateAssetBodySchema>;
