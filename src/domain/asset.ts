@@ -17,7 +17,10 @@ export interface Asset {
   /** What the 2D human model was trained as: the job's model version (`V3.2`) and resolution. */
   readonly modelVersion: string;
   readonly modelResolution: string;
-  /** The package's frame size and rate; null for an asset published before Doppel recorded them. */
+  /**
+   * The avatar's frame size (its idle loop's, the training video's) and frame rate; null for an asset
+   * published before Doppel recorded them.
+   */
   readonly width: number | null;
   readonly height: number | null;
   readonly fps: number | null;

@@ -3,6 +3,8 @@ import { ICE_STATUS_STATES, type IceStatus } from "../domain/ice-status.js";
 import type { Job } from "../domain/job.js";
 import type { IceJobFields, JobOptions } from "../domain/job-options.js";
 import { MAY_DELETE_ICE, MAY_EDIT_ICE, MAY_UPLOAD, requireState } from "../domain/job-rules.js";
+import { checkText } from "../domain/text.js";
+import { type AvatarRecord, findAvatar, listAvatars as listAvatarRows } from "../store/asset.repository.js";
 import { findJobOptionsOf } from "../store/job.repository.js";
 import { type JobFile, listJobFiles } from "../store/job-file.repository.js";
 import type { Caller } from "./caller.js";
@@ -246,4 +248,40 @@ function iceFields(current: IceJobFields, input: IceJobInput): IceJobFields {
   if (next.portrait === "") delete next.portrait;
   if (next.thumbnail === "") delete next.thumbnail;
   return next;
+}
+
+/** A trained avatar as ICE shows it: the job that made it, with its ICE fields. */
+export type Avatar = AvatarRecord;
+
+/** The caller's avatar with this id (a job's asset id); JOB_NOT_FOUND naming the avatar otherwise. */
+export async function getAvatar(ctx: ServiceContext, caller: Caller, avatarId: string): Promise<Avatar> {
+  // Refuses control characters and malformed Unicode, which PostgreSQL cannot even compare (NUL).
+  checkText("AvatarId", avatarId, 1000);
+  const record =
+    avatarId.length <= 64 ? await findAvatar(ctx.database.db, scopeOf(caller), avatarId) : undefined;
+  if (!record) {
+    throw new DoppelError(
+      "JOB_NOT_FOUND",
+      `No avatar ${JSON.stringify(avatarId.slice(0, 64))} in this project`,
+    );
+  }
+  return record;
+}
+
+/** One page of the caller's avatars, newest first, and how many there are. */
+export async function listAvatars(
+  ctx: ServiceContext,
+  caller: Caller,
+  query: { readonly offset: number; readonly limit: number; readonly avatarType?: string | undefined },
+): Promise<{ count: number; avatars: Avatar[] }> {
+  const { count, avatars } = await listAvatarRows(
+    ctx.database.db,
+    { ...scopeOf(caller), avatarType: query.avatarType },
+    { offset: query.offset, limit: query.limit },
+  );
+  return { count, avatars };
+}
+
+function scopeOf(caller: Caller) {
+  return { projectId: caller.principal.projectId, appUserId: caller.appUserId };
 }

@@ -7,15 +7,7 @@ import { isHexId, newJobId } from "../domain/job.js";
 import { ACCEPTED_TYPES, MEDIA_ACCEPTED_TYPES, type MediaType } from "../domain/job-files.js";
 import { checkText } from "../domain/text.js";
 import { type JobFile, listJobFiles } from "../store/job-file.repository.js";
-import {
-  type AvatarRecord,
-  findAvatar,
-  findMedia,
-  insertMedia,
-  listAvatars as listAvatarRows,
-  type MediaRecord,
-  markMediaReady,
-} from "../store/media.repository.js";
+import { findMedia, insertMedia, type MediaRecord, markMediaReady } from "../store/media.repository.js";
 import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 import { mediaCopyPrefix, type NewJobFile, putWithinLimit } from "./job-blobs.js";
@@ -268,40 +260,4 @@ export async function trainingVideoMediaId(ctx: ServiceContext, jobId: string): 
   const prefix = mediaCopyPrefix(jobId, "training-video");
   if (!file?.blobKey.startsWith(prefix)) return undefined;
   return file.blobKey.slice(prefix.length).split("/")[0];
-}
-
-/** A trained avatar as ICE shows it: the job that made it, with its ICE fields. */
-export type Avatar = AvatarRecord;
-
-/** The caller's avatar with this id (a job's asset id); JOB_NOT_FOUND naming the avatar otherwise. */
-export async function getAvatar(ctx: ServiceContext, caller: Caller, avatarId: string): Promise<Avatar> {
-  // Refuses control characters and malformed Unicode, which PostgreSQL cannot even compare (NUL).
-  checkText("AvatarId", avatarId, 1000);
-  const record =
-    avatarId.length <= 64 ? await findAvatar(ctx.database.db, scopeOf(caller), avatarId) : undefined;
-  if (!record) {
-    throw new DoppelError(
-      "JOB_NOT_FOUND",
-      `No avatar ${JSON.stringify(avatarId.slice(0, 64))} in this project`,
-    );
-  }
-  return record;
-}
-
-/** One page of the caller's avatars, newest first, and how many there are. */
-export async function listAvatars(
-  ctx: ServiceContext,
-  caller: Caller,
-  query: { readonly offset: number; readonly limit: number; readonly avatarType?: string | undefined },
-): Promise<{ count: number; avatars: Avatar[] }> {
-  const { count, avatars } = await listAvatarRows(
-    ctx.database.db,
-    { ...scopeOf(caller), avatarType: query.avatarType },
-    { offset: query.offset, limit: query.limit },
-  );
-  return { count, avatars };
-}
-
-function scopeOf(caller: Caller) {
-  return { projectId: caller.principal.projectId, appUserId: caller.appUserId };
 }

@@ -1,6 +1,8 @@
 import type { Kysely, Selectable, Transaction } from "kysely";
 import type { Asset, AssetState, AssetType } from "../domain/asset.js";
+import type { IceJobFields } from "../domain/job-options.js";
 import type { DatabaseKind } from "./database.js";
+import { parseJobOptions } from "./job-options-json.js";
 import type { AssetsTable, DatabaseSchema } from "./schema.js";
 import { containsText } from "./sql-text.js";
 
@@ -8,27 +10,35 @@ type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
 /** Records a published asset; a second publication of the same job's asset changes nothing. */
 export async function insertAsset(db: Executor, asset: Asset): Promise<void> {
+  await insertAssets(db, [asset]);
+}
+
+/** Records assets in one statement (the seeder's batches); ones already recorded are left as they are. */
+export async function insertAssets(db: Executor, assets: readonly Asset[]): Promise<void> {
+  if (assets.length === 0) return;
   await db
     .insertInto("assets")
-    .values({
-      id: asset.id,
-      project_id: asset.projectId,
-      job_id: asset.jobId,
-      app_user_id: asset.appUserId,
-      name: asset.name,
-      description: asset.description,
-      tags: JSON.stringify(asset.tags),
-      asset_type: asset.assetType,
-      state: asset.state,
-      model_version: asset.modelVersion,
-      model_resolution: asset.modelResolution,
-      width: asset.width,
-      height: asset.height,
-      fps: asset.fps,
-      frame_count: asset.frameCount,
-      create_time: asset.createTime,
-      update_time: asset.updateTime,
-    })
+    .values(
+      assets.map((asset) => ({
+        id: asset.id,
+        project_id: asset.projectId,
+        job_id: asset.jobId,
+        app_user_id: asset.appUserId,
+        name: asset.name,
+        description: asset.description,
+        tags: JSON.stringify(asset.tags),
+        asset_type: asset.assetType,
+        state: asset.state,
+        model_version: asset.modelVersion,
+        model_resolution: asset.modelResolution,
+        width: asset.width,
+        height: asset.height,
+        fps: asset.fps,
+        frame_count: asset.frameCount,
+        create_time: asset.createTime,
+        update_time: asset.updateTime,
+      })),
+    )
     .onConflict((oc) => oc.column("id").doNothing())
     .execute();
 }
@@ -190,4 +200,61 @@ function parseTags(json: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** What ICE shows of a trained avatar: its asset, with the ICE fields of the job that made it. */
+export interface AvatarRecord {
+  readonly asset: Asset;
+  readonly avatarType: string;
+  /** Portrait, Thumbnail and Transparent, as given to the job. */
+  readonly ice: IceJobFields;
+}
+
+/** An avatar of the scope (an asset not in the recycle bin), or undefined. */
+export async function findAvatar(
+  db: Executor,
+  scope: AssetScope,
+  assetId: string,
+): Promise<AvatarRecord | undefined> {
+  const row = await avatarRows(db, scope).where("assets.id", "=", assetId).executeTakeFirst();
+  return row && avatarOf(row);
+}
+
+/** One page of the scope's avatars, newest first, and how many there are. */
+export async function listAvatars(
+  db: Executor,
+  scope: AssetScope & { readonly avatarType?: string | undefined },
+  page: { readonly offset: number; readonly limit: number },
+): Promise<{ count: number; avatars: AvatarRecord[] }> {
+  let rows = avatarRows(db, scope);
+  if (scope.avatarType !== undefined) rows = rows.where("jobs.avatar_type", "=", scope.avatarType);
+  const [found, counted] = await Promise.all([
+    rows
+      .orderBy("assets.create_time", "desc")
+      .orderBy("assets.id", "desc")
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute(),
+    rows
+      .clearSelect()
+      .select((eb) => eb.fn.countAll<number | string>().as("count"))
+      .executeTakeFirstOrThrow(),
+  ]);
+  return { count: Number(counted.count), avatars: found.map(avatarOf) };
+}
+
+function avatarRows(db: Executor, scope: AssetScope) {
+  let query = db
+    .selectFrom("assets")
+    .innerJoin("jobs", "jobs.id", "assets.job_id")
+    .selectAll("assets")
+    .select(["jobs.avatar_type", "jobs.options"])
+    .where("assets.project_id", "=", scope.projectId)
+    .where("assets.state", "!=", "DELETING");
+  if (scope.appUserId !== undefined) query = query.where("assets.app_user_id", "=", scope.appUserId);
+  return query;
+}
+
+function avatarOf(row: Selectable<AssetsTable> & { avatar_type: string; options: string }): AvatarRecord {
+  return { asset: fromRow(row), avatarType: row.avatar_type, ice: parseJobOptions(row.options).ice ?? {} };
 }

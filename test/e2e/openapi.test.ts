@@ -15,6 +15,7 @@ import { ICE_ACTIONS } from "../../src/http/dialects/ice/routes.js";
 import { DOCUMENT_NAMES } from "../../src/http/openapi/documents.js";
 import { PREPROCESSED_FILES, preprocessedKey } from "../../src/pipeline/stages/preprocess.stage.js";
 import { createAdminToken } from "../../src/services/admin-tokens.service.js";
+import { publishedJob } from "../support/assets.js";
 import { ensureClips } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { committedDocuments, coveredResponses } from "../support/openapi-responses.js";
@@ -174,6 +175,33 @@ describe.each(ENGINES)("every documented operation on %s answers as documented",
     expect((await api("DELETE", `/${id}`)).status).toBe(404);
     const anonymous = await fetch(`${s.baseUrl}/v1/${project.id}/digital-human-training-manage/user/jobs`);
     expect(anonymous.status).toBe(401);
+  });
+
+  it("MetaStudio assets", async () => {
+    const { assetId } = await publishedJob(s.t.runtime, project.id, s.t.clock.now, "Walked asset");
+    const assets = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${s.baseUrl}/v1/${project.id}/digital-assets${path}`, {
+        method,
+        headers: {
+          "X-Auth-Token": project.token,
+          ...(body !== undefined && { "Content-Type": "application/json" }),
+        },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    expect(await assets("GET", "?limit=5")).toBe(200);
+    expect(await assets("GET", "?limit=0")).toBe(400);
+    expect(await assets("GET", `/${assetId}`)).toBe(200);
+    expect(await assets("GET", `/${"0".repeat(32)}`)).toBe(400);
+    expect(await assets("PUT", `/${assetId}`, { asset_name: "Walked again" })).toBe(200);
+    expect(await assets("PUT", `/${assetId}`, { asset_state: "GONE" })).toBe(400);
+    expect(await assets("POST", `/${assetId}/restore`)).toBe(409);
+    expect(await assets("DELETE", `/${assetId}`)).toBe(200);
+    expect(await assets("POST", `/${assetId}/restore`)).toBe(200);
+    expect(await assets("DELETE", `/${assetId}?mode=force`)).toBe(200);
+    expect(await assets("DELETE", `/${assetId}?mode=force`)).toBe(400);
   });
 
   it("ICE", async () => {

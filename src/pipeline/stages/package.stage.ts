@@ -90,8 +90,9 @@ export function packageStage(): StageHandler {
     return {
       published: {
         assetId,
-        width: manifest.width,
-        height: manifest.height,
+        // The avatar's frame: the loop plays at the training video's size (the crops are the face only).
+        width: manifest.source.width,
+        height: manifest.source.height,
         fps: manifest.fps,
         frameCount: manifest.frameCount,
       },

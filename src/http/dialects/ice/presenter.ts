@@ -3,8 +3,8 @@ import type { Job } from "../../../domain/job.js";
 import type { IceJobFields } from "../../../domain/job-options.js";
 import type { OperationLog } from "../../../domain/operation-log.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
+import type { Avatar } from "../../../services/ice-jobs.service.js";
 import type { JobDetail } from "../../../services/jobs.service.js";
-import type { Avatar } from "../../../services/media.service.js";
 import type {
   AvatarDetail,
   AvatarListItem,
@@ -74,11 +74,11 @@ function failureReasons(logs: readonly OperationLog[]): string {
 
 /** One avatar of ListAvatars. */
 export function presentAvatarListItem(avatar: Avatar): AvatarListItem {
-  const { ice } = avatar;
+  const { ice, asset } = avatar;
   return {
-    AvatarId: avatar.assetId,
-    AvatarName: avatar.name,
-    AvatarDescription: avatar.description ?? "",
+    AvatarId: asset.id,
+    AvatarName: asset.name,
+    AvatarDescription: asset.description ?? "",
     AvatarType: avatar.avatarType,
     Portrait: ice.portrait ?? "",
     Thumbnail: ice.thumbnail ?? "",
@@ -86,16 +86,21 @@ export function presentAvatarListItem(avatar: Avatar): AvatarListItem {
   };
 }
 
-/** Frame size of an avatar by the job's model resolution (landscape, as trained from 1920×1080 video). */
+/**
+ * Frame size of an avatar recorded before Doppel kept the package's, by the job's model resolution
+ * (landscape, as trained from 1920×1080 video).
+ */
 const FRAME_SIZES: Readonly<Record<string, { Width: number; Height: number }>> = {
   "1080P": { Width: 1920, Height: 1080 },
   "4K": { Width: 3840, Height: 2160 },
 };
 
-/** GetAvatar's Avatar. */
+/** GetAvatar's Avatar: its frame is the avatar's loop, the training video's size. */
 export function presentAvatar(avatar: Avatar): AvatarDetail {
-  return {
-    ...presentAvatarListItem(avatar),
-    ...(FRAME_SIZES[avatar.modelResolution] ?? { Width: 1920, Height: 1080 }),
-  };
+  const { asset } = avatar;
+  const size =
+    asset.width !== null && asset.height !== null
+      ? { Width: asset.width, Height: asset.height }
+      : (FRAME_SIZES[asset.modelResolution] ?? { Width: 1920, Height: 1080 });
+  return { ...presentAvatarListItem(avatar), ...size };
 }

@@ -6,12 +6,14 @@ import type { ServiceContext } from "../../../services/context.js";
 import {
   createIceJob,
   deleteIceJob,
+  getAvatar,
   getIceJob,
+  listAvatars,
   listIceJobs,
   submitIceJob,
   updateIceJob,
 } from "../../../services/ice-jobs.service.js";
-import { createUploadMedia, getAvatar, listAvatars } from "../../../services/media.service.js";
+import { createUploadMedia } from "../../../services/media.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { iceRequestId } from "./envelope.js";
 import { clientToken, parseJobInput, parseRpcCall, validateParams } from "./parse.js";
