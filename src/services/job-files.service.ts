@@ -1,10 +1,10 @@
-import type { Readable } from "node:stream";
 import { DoppelError } from "../domain/errors.js";
 import { isHexId } from "../domain/job.js";
 import { downloadPath, type FileSlot, uploadPath } from "../domain/job-files.js";
 import type { JobOptions } from "../domain/job-options.js";
 import { findSlotBlobKeys, listJobFiles } from "../store/job-file.repository.js";
 import type { ServiceContext } from "./context.js";
+import { blobDownload, type Download } from "./downloads.js";
 import { incomingKey, partKey } from "./job-blobs.js";
 import { signedUrl } from "./signed-urls.js";
 
@@ -78,20 +78,25 @@ export async function coverUrls(
   return new Map(urls);
 }
 
-/** A job's whole file for a signed download URL: its content type, size and a stream of it. */
-export async function openJobFile(
-  ctx: ServiceContext,
-  jobId: string,
-  slot: FileSlot,
-): Promise<{ contentType: string; size: number; sha256: string; stream: Readable }> {
+/**
+ * A job's whole file for a signed download URL (see Download): looked up now, read only if a body is
+ * sent. A job file's blob key is its own and never rewritten, so the recorded sha256 is its ETag.
+ */
+export async function jobFileDownload(ctx: ServiceContext, jobId: string, slot: FileSlot): Promise<Download> {
   const file = isHexId(jobId)
     ? (await listJobFiles(ctx.database.db, jobId)).find((f) => f.slot === slot)
     : undefined;
-  if (!file) throw new DoppelError("JOB_NOT_FOUND", `Job ${jobId.slice(0, 64)} has no ${slot} file`);
-  return {
-    contentType: file.contentType,
-    size: file.size,
-    sha256: file.sha256,
-    stream: await ctx.blobs.get(file.blobKey),
-  };
+  const missing = () => new DoppelError("JOB_NOT_FOUND", `Job ${jobId.slice(0, 64)} has no ${slot} file`);
+  if (!file) throw missing();
+  return blobDownload(
+    ctx.blobs,
+    {
+      key: file.blobKey,
+      contentType: file.contentType,
+      size: file.size,
+      sha256: file.sha256,
+      lastModified: file.uploadTime,
+    },
+    missing,
+  );
 }

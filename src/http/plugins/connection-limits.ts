@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerOptions } from "node:http";
+import type { IncomingMessage, ServerOptions, ServerResponse } from "node:http";
 import type { FastifyInstance } from "fastify";
 import { DoppelError } from "../../domain/errors.js";
 
@@ -26,21 +26,31 @@ export function serverOptions(limits: ConnectionLimits): ServerOptions {
 
 /**
  * Caps the connections this process holds (more are closed as they arrive, before any byte is read)
- * and closes a connection whose request body sends nothing for `idleTimeoutMs`.
+ * and closes a connection that goes silent for `idleTimeoutMs`: a request body that sends nothing, or
+ * a client that takes no byte of its answer (a download whose reader stopped, which would otherwise
+ * hold its socket and open file for as long as the client likes).
  *
  * The idle clock runs only while the server waits for the client: from the request head until its
- * body is complete, and only while the server is reading. A socket idle timeout would also fire while
- * the server itself is busy without I/O (assembling gigabytes of parts for CONFIRM_MULTIPART_UPLOADED,
- * or a slow blob store that stopped reading and so paused the socket); that is not the client going
- * silent. Progress is the socket's byte count, which moves even when no one has read the bytes yet.
+ * body is complete, and only while the server is reading; and while an answer has bytes waiting that
+ * the client does not take. A socket idle timeout would also fire while the server itself is busy
+ * without I/O (assembling gigabytes of parts for CONFIRM_MULTIPART_UPLOADED, a slow blob store that
+ * stopped reading and so paused the socket, or a blob store slow to produce a download's next bytes);
+ * that is not the client going silent. Progress is the socket's byte counts, which move even when no
+ * one has read the bytes yet.
  */
 export function limitConnections(app: FastifyInstance, limits: ConnectionLimits): void {
   const server = app.server;
   server.maxConnections = limits.maxConnections;
+  const seconds = limits.idleTimeoutMs / 1000;
 
   const reading = new Map<IncomingMessage, { bytesRead: number; since: number }>();
-  server.on("request", (request: IncomingMessage) => {
+  const writing = new Map<ServerResponse, WriteProgress>();
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
     if (!request.complete) reading.set(request, { bytesRead: request.socket.bytesRead, since: Date.now() });
+    writing.set(response, { written: -1, buffered: -1, since: Date.now() });
+    const done = () => writing.delete(response);
+    response.once("finish", done);
+    response.once("close", done);
   });
   const sweep = () => {
     const now = Date.now();
@@ -53,7 +63,6 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
         seen.since = now;
       } else if (now - seen.since >= limits.idleTimeoutMs) {
         reading.delete(request);
-        const seconds = limits.idleTimeoutMs / 1000;
         app.log.info(
           { remote: socket.remoteAddress, url: request.url?.split("?")[0] },
           "idle request body cut",
@@ -63,6 +72,18 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
         request.destroy(
           new DoppelError("INVALID_BODY", `The request body stopped arriving: no byte for ${seconds} s`),
         );
+      }
+    }
+    for (const [response, seen] of writing) {
+      if (writeStalled(response, seen, now, limits.idleTimeoutMs)) {
+        writing.delete(response);
+        app.log.info(
+          { remote: response.socket?.remoteAddress, url: response.req.url?.split("?")[0] },
+          `answer cut: the client took no byte of it for ${seconds} s`,
+        );
+        // The response closes with its socket, and whatever was streaming into it is destroyed with it
+        // (Fastify destroys a stream payload whose response closed early): the file is closed.
+        response.socket?.destroy();
       }
     }
   };
@@ -76,4 +97,36 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
     const closeIdle = setInterval(() => server.closeIdleConnections(), 50);
     server.once("close", () => clearInterval(closeIdle));
   });
+}
+
+/** What a sweep last saw of an answer being written, and since when it has not moved. */
+interface WriteProgress {
+  written: number;
+  buffered: number;
+  since: number;
+}
+
+/**
+ * Whether `response` has had bytes waiting for the client for `timeoutMs` without the client taking
+ * any. `bytesWritten` counts what was handed to the socket and `writableLength` what of it has not yet
+ * reached the kernel; while the client reads, one of them moves. Nothing waiting (the answer not yet
+ * started, or its source slow) is never a stall.
+ */
+function writeStalled(
+  response: ServerResponse,
+  seen: WriteProgress,
+  now: number,
+  timeoutMs: number,
+): boolean {
+  const socket = response.socket;
+  if (socket === null || socket.destroyed) return false;
+  const written = socket.bytesWritten;
+  const buffered = socket.writableLength;
+  if (buffered === 0 || written !== seen.written || buffered !== seen.buffered) {
+    seen.written = written;
+    seen.buffered = buffered;
+    seen.since = now;
+    return false;
+  }
+  return now - seen.since >= timeoutMs;
 }

@@ -2,9 +2,10 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { FILE_SLOTS, type FileSlot } from "../../domain/job-files.js";
 import type { ServiceContext } from "../../services/context.js";
-import { openJobFile } from "../../services/job-files.service.js";
+import { jobFileDownload } from "../../services/job-files.service.js";
 import { receiveMediaUpload } from "../../services/media.service.js";
 import { receiveUpload } from "../../services/uploads.service.js";
+import { serveDownload } from "../downloads/serve-download.js";
 import { detachedBody } from "../plugins/unread-bodies.js";
 import { strictIntegers } from "../schemas/strict-integers.js";
 import { StringEnum } from "../schemas/string-enum.js";
@@ -23,6 +24,7 @@ const UploadQuery = Type.Object({
  * `PUT /uploads/{job_id}/{slot}[/{part}]?expires=…&signature=…` and `GET /downloads/{job_id}/{slot}?…`:
  * the presigned upload and download URLs of job files, served by Doppel itself. The signature is the credential. The body streams
  * straight into the blob store (never whole in memory). Answers like S3: 200 with the MD5 `ETag`.
+ * Downloads (and HEAD of them) answer with ranges and validators through `serveDownload`.
  */
 export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceContext }): Promise<void> {
   const { ctx } = opts;
@@ -31,30 +33,26 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
   app.addContentTypeParser("*", (_request, _payload, done) => done(null, undefined));
 
   // The signature covers the method and exact path: checked before anything else looks at the request.
-  const checkSignature = (request: FastifyRequest, method: "GET" | "PUT") => {
+  // A HEAD is checked as a GET (UrlSigner.verify).
+  const checkSignature = (request: FastifyRequest, method: string) => {
     const query = request.query as { expires?: string; signature?: string };
     const rawPath = (request.raw.url ?? "").split("?")[0] ?? "";
     ctx.urls.verify(method, rawPath, query.expires, query.signature, ctx.now());
   };
-  const signedFor = (method: "GET" | "PUT") => async (request: FastifyRequest) =>
-    checkSignature(request, method);
+  const signedFor = (method: "PUT") => async (request: FastifyRequest) => checkSignature(request, method);
 
-  app.get(
-    "/downloads/:job_id/:slot",
-    {
-      preValidation: signedFor("GET"),
-      schema: { params: Type.Omit(UploadParams, ["part"]), querystring: UploadQuery },
-    },
-    async (request, reply) => {
+  // HEAD is registered with GET (not left to Fastify, which would run the GET and read the whole body
+  // away): serveDownload answers it with the headers alone. It goes through the same signature check.
+  app.route({
+    method: ["GET", "HEAD"],
+    url: "/downloads/:job_id/:slot",
+    preValidation: async (request) => checkSignature(request, request.method),
+    schema: { params: Type.Omit(UploadParams, ["part"]), querystring: UploadQuery },
+    handler: async (request, reply) => {
       const params = request.params as { job_id: string; slot: FileSlot };
-      const file = await openJobFile(ctx, params.job_id, params.slot);
-      return reply
-        .header("Content-Type", file.contentType)
-        .header("Content-Length", String(file.size))
-        .header("X-Content-Sha256", file.sha256)
-        .send(file.stream);
+      return serveDownload(request, reply, await jobFileDownload(ctx, params.job_id, params.slot));
     },
-  );
+  });
 
   // Media files of ICE's CreateUploadMedia: the static `media` segment wins over `:job_id`.
   app.put(
