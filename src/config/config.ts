@@ -134,7 +134,7 @@ export const SETTINGS = [
     "",
     "DOPPEL_IDLE_TIMEOUT_SECONDS",
     "60",
-    "close a connection whose request body sends no byte for this long (uploads at any steady speed go on)",
+    "close a connection whose request body sends no byte, or whose client takes no byte of the answer, for this long (uploads and downloads at any steady speed go on)",
   ],
   [
     "",

@@ -167,6 +167,21 @@ describe.each(STORE_SETUPS)("downloads on %s with the %s blob store", (engine, s
       expect(changed.body.equals(video)).toBe(true);
     });
 
+    it("answers If-Modified-Since at or after Last-Modified by 304, unless If-None-Match says otherwise", async () => {
+      const lastModified = (await download(url, {}, "HEAD")).headers.get("last-modified") ?? "";
+      const later = new Date(Date.parse(lastModified) + 60_000).toUTCString();
+      const earlier = new Date(Date.parse(lastModified) - 1000).toUTCString();
+      expect((await download(url, { "If-Modified-Since": lastModified })).status).toBe(304);
+      expect((await download(url, { "If-Modified-Since": later }, "HEAD")).status).toBe(304);
+      const changed = await download(url, { "If-Modified-Since": earlier });
+      expect(changed.status).toBe(200);
+      expect(changed.body.equals(video)).toBe(true);
+      expect((await download(url, { "If-Modified-Since": "not a date" })).status).toBe(200);
+      // If-None-Match decides when both are sent (RFC 9110 §13.2.2).
+      const other = { "If-None-Match": '"other"', "If-Modified-Since": later };
+      expect((await download(url, other)).status).toBe(200);
+    });
+
     it("answers a single range a-b, a- or -n with 206, Content-Range and exactly those bytes", async () => {
       for (const [header, start, end] of [
         ["bytes=0-0", 0, 0],
