@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from "fastify";
 import type { ServiceContext } from "../services/context.js";
 import { adminRoutes } from "./admin/routes.js";
+import { assetDownloadRoutes } from "./assets/download-routes.js";
 import { sendInDialect } from "./dialects/dialect.js";
 import { iceRoutes } from "./dialects/ice/routes.js";
 import { metaStudioRoutes } from "./dialects/metastudio/routes.js";
@@ -60,6 +61,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   await app.register(metaStudioRoutes, { ctx });
   await app.register(iceRoutes, { ctx });
   await app.register(uploadRoutes, { ctx });
+  await app.register(assetDownloadRoutes, { ctx });
   await app.register(adminRoutes, { ctx });
   await app.register(workerApiRoutes, { ctx });
   await app.register(openApiRoutes, { routes });

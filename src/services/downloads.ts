@@ -11,8 +11,12 @@ export interface Download {
   readonly contentType: string;
   /** Bytes. */
   readonly size: number;
-  /** Hex SHA-256 of the content: its strong ETag. */
-  readonly sha256: string;
+  /** Hex SHA-256 of the content, when it is known before it is sent: then its strong ETag. */
+  readonly sha256?: string;
+  /** A strong ETag for content made as it is sent (an archive), whose digest is not known ahead. */
+  readonly etag?: string;
+  /** The name a client should save it under (`Content-Disposition`), when it is not the URL's last segment. */
+  readonly fileName?: string;
   /** When the content was recorded (epoch ms), for Last-Modified; absent when unknown. */
   readonly lastModified?: number;
   /** The content, or `range` of it (both ends inclusive, within the file). */

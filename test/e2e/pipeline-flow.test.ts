@@ -168,6 +168,39 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     const dir = await mkdtemp(join(tmpdir(), "doppel-asset-"));
     await downloadPrefix(s.t.runtime.blobs, `${prefix}package/`, dir);
     expect(await verifyPackage(dir)).toEqual({ ok: true, problems: [] });
+
+    // The asset in both dialects: listed, shown with every file (each served as its manifest says),
+    // linked to its job; ICE shows the avatar at the training video's frame size.
+    const assets = "/v1/{project_id}/digital-assets";
+    const listedAssets = (
+      await huaweiCall<Body>(huawei, "GET", assets, {}, undefined, {}, { name: job.name })
+    ).body;
+    expect(listedAssets.assets.map((a: Body) => a.asset_id)).toContain(job.asset_id);
+    const asset = (await huaweiCall<Body>(huawei, "GET", `${assets}/{asset_id}`, { asset_id: job.asset_id }))
+      .body;
+    expect(asset).toMatchObject({
+      asset_id: job.asset_id,
+      job_id: jobId,
+      asset_state: "ACTIVED",
+      asset_name: job.name,
+    });
+    const packageManifest = JSON.parse(
+      (await readBlob(`${prefix}package/manifest.json`)).toString("utf8"),
+    ) as { files: Array<{ path: string; sha256: string }>; source: { width: number; height: number } };
+    const others = asset.files.filter((f: Body) => f.asset_file_category !== "MAIN");
+    expect(others.length).toBe(packageManifest.files.length + 2);
+    for (const file of packageManifest.files.slice(0, 5)) {
+      const listedFile = asset.files.find((f: Body) => f.download_url.includes(`/package/${file.path}?`));
+      expect(listedFile?.file_sha256, file.path).toBe(file.sha256);
+      const bytes = Buffer.from(await (await fetch(listedFile.download_url)).arrayBuffer());
+      expect(sha256(bytes), file.path).toBe(file.sha256);
+    }
+    const avatar = (await iceCall<Body>(ice, "GetAvatar", { AvatarId: job.asset_id })).body.Data.Avatar;
+    expect(avatar).toMatchObject({
+      AvatarName: job.name,
+      Width: packageManifest.source.width,
+      Height: packageManifest.source.height,
+    });
   }, 180_000);
 
   it("fails bad clips in AUTO_VERIFY_FAILED, each with reasons a person can act on", async () => {

@@ -200,21 +200,41 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
             ),
           ),
           project: mostly(fc.constant(project.id), fc.constantFrom("0".repeat(32), "x")),
+          // The asset library lives beside the jobs API, under the same authentication.
+          assets: fc.boolean(),
           query: mostly(
             fc.constantFrom(
               "",
               "limit=5",
               "state=JOB_SUCCESS,TRAINING",
               "sort_dir=desc&sort_key=update_time",
+              "asset_state=ACTIVED,DELETING&name=a",
+              "mode=force",
             ),
-            queryOf(["limit", "offset", "state", "create_since", "create_until", "sort_key", "name", "tag"]),
+            queryOf([
+              "limit",
+              "offset",
+              "state",
+              "create_since",
+              "create_until",
+              "sort_key",
+              "name",
+              "tag",
+              "start_time",
+              "asset_type",
+              "asset_state",
+              "asset_id",
+              "mode",
+            ]),
           ),
           auth: mostly(fc.constant("token"), fc.constantFrom("none", "garbage", "sdk-garbage")),
           body: metaStudioBody,
           type: mostly(fc.constant("application/json"), contentType),
         })
         .map((r) => {
-          const path = `${jobs.replace(project.id, r.project)}${r.suffix}${r.query ? `?${r.query}` : ""}`;
+          const base = r.assets ? `/v1/${project.id}/digital-assets` : jobs;
+          const suffix = r.assets ? r.suffix.replace("/command", "/restore") : r.suffix;
+          const path = `${base.replace(project.id, r.project)}${suffix}${r.query ? `?${r.query}` : ""}`;
           const auth: Record<string, string> =
             r.auth === "token"
               ? { "x-auth-token": project.token }
@@ -312,6 +332,9 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
             fc
               .tuple(segment, queryOf(["expires", "signature"]))
               .map(([a, q]) => `/downloads/${target.job.id}/${a}?${q}`),
+            fc
+              .tuple(segment, segment, queryOf(["expires", "signature"]))
+              .map(([a, b, q]) => `/downloads/assets/${a}/${b}?${q}`),
           ),
         })
         .map((r) => ({ family, method: r.method, path: r.path, headers: {} }));

@@ -31,7 +31,7 @@ export async function serveDownload(
   reply: FastifyReply,
   file: Download,
 ): Promise<FastifyReply> {
-  const etag = `"${file.sha256}"`;
+  const etag = file.etag ?? `"${file.sha256}"`;
   reply.header("ETag", etag).header("Accept-Ranges", "bytes");
   if (file.lastModified !== undefined) reply.header("Last-Modified", httpDate(file.lastModified));
   if (notModified(request, etag, file.lastModified)) return reply.status(304).send();
@@ -45,10 +45,11 @@ export async function serveDownload(
     );
   }
   const { start, end } = selected === "whole" ? { start: 0, end: file.size - 1 } : selected;
-  reply
-    .header("Content-Type", file.contentType)
-    .header("Content-Length", String(end - start + 1))
-    .header("X-Content-Sha256", file.sha256);
+  reply.header("Content-Type", file.contentType).header("Content-Length", String(end - start + 1));
+  if (file.sha256 !== undefined) reply.header("X-Content-Sha256", file.sha256);
+  if (file.fileName !== undefined) {
+    reply.header("Content-Disposition", `attachment; filename="${file.fileName}"`);
+  }
   if (selected !== "whole") reply.status(206).header("Content-Range", `bytes ${start}-${end}/${file.size}`);
   if (request.method === "HEAD") return reply.send();
   return reply.send(await file.open(selected === "whole" ? undefined : selected));
