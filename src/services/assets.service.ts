@@ -187,7 +187,13 @@ async function assetFiles(ctx: ServiceContext, assetId: string, origin: string):
   return Promise.all(
     listed.map(async (file) => ({
       ...file,
-      downloadUrl: await signedUrl(ctx, "GET", prefix + file.path, assetFilePath(assetId, file.path), origin),
+      downloadUrl: await signedUrl(
+        ctx,
+        "GET",
+        file.path === PACKAGE_ARCHIVE ? undefined : prefix + file.path,
+        assetFilePath(assetId, file.path),
+        origin,
+      ),
     })),
   );
 }
