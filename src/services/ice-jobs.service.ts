@@ -11,6 +11,7 @@ import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 import { deleteReplacedVersions, recordJobFileIn } from "./job-blobs.js";
 import { submitForVerification } from "./job-commands.service.js";
+import { coverUrls } from "./job-files.service.js";
 import {
   checkedEdit,
   createOnce,
@@ -146,9 +147,14 @@ export async function getIceJob(
   ctx: ServiceContext,
   caller: Caller,
   jobId: string,
-): Promise<{ detail: JobDetail; videoMediaId: string | undefined }> {
+  origin: string,
+): Promise<{ detail: JobDetail; videoMediaId: string | undefined; coverUrl: string | undefined }> {
   const detail = await readJobDetail(ctx, caller, jobId);
-  return { detail, videoMediaId: await trainingVideoMediaId(ctx, detail.job.id) };
+  const [videoMediaId, covers] = await Promise.all([
+    trainingVideoMediaId(ctx, detail.job.id),
+    coverUrls(ctx, [detail.job.id], origin),
+  ]);
+  return { detail, videoMediaId, coverUrl: covers.get(detail.job.id) };
 }
 
 /** DeleteAvatarTrainingJob: in Init or Fail only (and never where MetaStudio would refuse). */
@@ -251,10 +257,15 @@ function iceFields(current: IceJobFields, input: IceJobInput): IceJobFields {
 }
 
 /** A trained avatar as ICE shows it: the job that made it, with its ICE fields. */
-export type Avatar = AvatarRecord;
+export type Avatar = AvatarRecord & { readonly coverUrl: string | undefined };
 
 /** The caller's avatar with this id (a job's asset id); JOB_NOT_FOUND naming the avatar otherwise. */
-export async function getAvatar(ctx: ServiceContext, caller: Caller, avatarId: string): Promise<Avatar> {
+export async function getAvatar(
+  ctx: ServiceContext,
+  caller: Caller,
+  avatarId: string,
+  origin: string,
+): Promise<Avatar> {
   // Refuses control characters and malformed Unicode, which PostgreSQL cannot even compare (NUL).
   checkText("AvatarId", avatarId, 1000);
   const record =
@@ -265,7 +276,8 @@ export async function getAvatar(ctx: ServiceContext, caller: Caller, avatarId: s
       `No avatar ${JSON.stringify(avatarId.slice(0, 64))} in this project`,
     );
   }
-  return record;
+  const [avatar] = await withCovers(ctx, [record], origin);
+  return avatar as Avatar;
 }
 
 /** One page of the caller's avatars, newest first, and how many there are. */
@@ -273,13 +285,28 @@ export async function listAvatars(
   ctx: ServiceContext,
   caller: Caller,
   query: { readonly offset: number; readonly limit: number; readonly avatarType?: string | undefined },
+  origin: string,
 ): Promise<{ count: number; avatars: Avatar[] }> {
   const { count, avatars } = await listAvatarRows(
     ctx.database.db,
     { ...scopeOf(caller), avatarType: query.avatarType },
     { offset: query.offset, limit: query.limit },
   );
-  return { count, avatars };
+  return { count, avatars: await withCovers(ctx, avatars, origin) };
+}
+
+/** The avatars with the signed URL of their job's cover: ICE's Thumbnail when the user named none. */
+async function withCovers(
+  ctx: ServiceContext,
+  avatars: readonly AvatarRecord[],
+  origin: string,
+): Promise<Avatar[]> {
+  const covers = await coverUrls(
+    ctx,
+    avatars.map((a) => a.asset.jobId),
+    origin,
+  );
+  return avatars.map((a) => ({ ...a, coverUrl: covers.get(a.asset.jobId) }));
 }
 
 function scopeOf(caller: Caller) {

@@ -240,7 +240,14 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
       job = (await iceCall<Body>(ice, "GetAvatarTrainingJob", { JobId: jobId })).body.Data.AvatarTrainingJob;
     } while (!["Success", "Fail"].includes(job.Status) && Date.now() < deadline);
     expect(job).toMatchObject({ Status: "Success", AvatarId: assetIdOf(jobId) });
+    expect(job.FirstTrainingTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(job.LastTrainingTime).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    // No Thumbnail was given: it is the job's cover, a JPEG.
+    const thumbnail = Buffer.from(await (await fetch(job.Thumbnail)).arrayBuffer());
+    expect(thumbnail.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
     const avatar = (await iceCall<Body>(ice, "GetAvatar", { AvatarId: job.AvatarId })).body.Data.Avatar;
-    expect(avatar.AvatarId).toBe(job.AvatarId);
+    expect(avatar).toMatchObject({ AvatarId: job.AvatarId, AvatarName: "Ice E2E" });
+    expect((await fetch(avatar.Thumbnail)).status).toBe(200);
+    expect([avatar.Width, avatar.Height].every((n: number) => n > 0)).toBe(true);
   }, 180_000);
 });

@@ -48,13 +48,14 @@ function time(ms: number | null): string {
 export function presentTrainingJob(
   detail: JobDetail,
   videoMediaId: string | undefined,
+  coverUrl?: string,
 ): AvatarTrainingJobDetail {
   const { job } = detail;
   const ice = detail.options.ice ?? {};
   const failed = iceStatusOf(job.state) === "Fail";
   return {
     ...trainingJob(job, ice, job.message ?? (failed ? failureReasons(detail.logs) : "")),
-    Thumbnail: ice.thumbnail ?? "",
+    Thumbnail: thumbnailOf(ice, coverUrl),
     Video: videoMediaId ?? "",
     Transparent: ice.transparent ?? false,
   };
@@ -72,6 +73,14 @@ function failureReasons(logs: readonly OperationLog[]): string {
   return "";
 }
 
+/**
+ * ICE's Thumbnail: the URL the user gave, else a signed URL of the job's cover (the frame preprocessing
+ * picked), once there is one; empty before.
+ */
+function thumbnailOf(ice: IceJobFields, coverUrl: string | undefined): string {
+  return ice.thumbnail ?? coverUrl ?? "";
+}
+
 /** One avatar of ListAvatars. */
 export function presentAvatarListItem(avatar: Avatar): AvatarListItem {
   const { ice, asset } = avatar;
@@ -81,7 +90,7 @@ export function presentAvatarListItem(avatar: Avatar): AvatarListItem {
     AvatarDescription: asset.description ?? "",
     AvatarType: avatar.avatarType,
     Portrait: ice.portrait ?? "",
-    Thumbnail: ice.thumbnail ?? "",
+    Thumbnail: thumbnailOf(ice, avatar.coverUrl),
     Transparent: ice.transparent ?? false,
   };
 }

@@ -131,10 +131,15 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
     return { JobId: jobId };
   }),
 
-  GetAvatarTrainingJob: action(JobIdParams, ["JobId"], GetAvatarTrainingJobData, async (ctx, caller, p) => {
-    const { detail, videoMediaId } = await getIceJob(ctx, caller, p.JobId ?? "");
-    return { AvatarTrainingJob: presentTrainingJob(detail, videoMediaId) };
-  }),
+  GetAvatarTrainingJob: action(
+    JobIdParams,
+    ["JobId"],
+    GetAvatarTrainingJobData,
+    async (ctx, caller, p, origin) => {
+      const { detail, videoMediaId, coverUrl } = await getIceJob(ctx, caller, p.JobId ?? "", origin);
+      return { AvatarTrainingJob: presentTrainingJob(detail, videoMediaId, coverUrl) };
+    },
+  ),
 
   DeleteAvatarTrainingJob: action(JobIdParams, ["JobId"], JobIdData, async (ctx, caller, p) => {
     const jobId = p.JobId ?? "";
@@ -142,12 +147,17 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
     return { JobId: jobId };
   }),
 
-  GetAvatar: action(GetAvatarParams, ["AvatarId"], GetAvatarData, async (ctx, caller, p) => ({
-    Avatar: presentAvatar(await getAvatar(ctx, caller, p.AvatarId ?? "")),
+  GetAvatar: action(GetAvatarParams, ["AvatarId"], GetAvatarData, async (ctx, caller, p, origin) => ({
+    Avatar: presentAvatar(await getAvatar(ctx, caller, p.AvatarId ?? "", origin)),
   })),
 
-  ListAvatars: action(ListAvatarsParams, [], ListAvatarsData, async (ctx, caller, p) => {
-    const { count, avatars } = await listAvatars(ctx, caller, { ...pageOf(p), avatarType: p.AvatarType });
+  ListAvatars: action(ListAvatarsParams, [], ListAvatarsData, async (ctx, caller, p, origin) => {
+    const { count, avatars } = await listAvatars(
+      ctx,
+      caller,
+      { ...pageOf(p), avatarType: p.AvatarType },
+      origin,
+    );
     return { AvatarList: avatars.map(presentAvatarListItem), TotalCount: count };
   }),
 };
