@@ -39,9 +39,7 @@ export function showText(job: JobDetail): string {
     ["asset", job.asset_id],
     ["cover", job.cover_download_url],
   ];
-  const lines = rows
-    .filter((row): row is [string, string] => row[1] !== undefined)
-    .map(([k, v]) => `${`${k}:`.padEnd(16)}${v}`);
+  const lines = fieldLines(rows);
   lines.push("history:", ...job.operation_logs.flatMap((log) => historyLines(log, "  ")));
   return lines.join("\n");
 }
@@ -56,8 +54,6 @@ export function historyLines(log: JobDetail["operation_logs"][number], indent = 
 
 /** A page of jobs as a table, with where the next page starts. */
 export function listText(jobs: readonly JobInfo[], count: number, offset: number): string {
-  if (jobs.length === 0) return count === 0 ? "no jobs" : `no jobs at offset ${offset} (${count} in all)`;
-  const header = ["JOB ID", "STATE", "CREATED", "NAME", "BATCH", "TAGS"];
   const rows = jobs.map((j) => [
     j.job_id,
     j.state,
@@ -66,20 +62,45 @@ export function listText(jobs: readonly JobInfo[], count: number, offset: number
     clip(j.batch_name ?? "", 20),
     clip(j.tags.join(","), 30),
   ]);
+  return pageText("jobs", ["JOB ID", "STATE", "CREATED", "NAME", "BATCH", "TAGS"], rows, count, offset);
+}
+
+/** Named fields, one a line (`name:` padded), leaving out those without a value. */
+export function fieldLines(rows: ReadonlyArray<readonly [string, string | undefined]>): string[] {
+  return rows
+    .filter((row): row is readonly [string, string] => row[1] !== undefined)
+    .map(([k, v]) => `${`${k}:`.padEnd(16)}${v}`);
+}
+
+/** Rows under a header, each column as wide as its widest cell. */
+export function tableLines(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const format = (cells: readonly string[]) =>
     cells
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join("  ")
       .trimEnd();
-  const last = offset + jobs.length;
-  const footer =
-    last < count
-      ? `jobs ${offset + 1}-${last} of ${count}; next page: --offset ${last}`
-      : `jobs ${offset + 1}-${last} of ${count}`;
-  return [format(header), ...rows.map(format), footer].join("\n");
+  return [format(header), ...rows.map(format)];
 }
 
-function clip(value: string, max: number): string {
+/** A page of a list (`noun`: "jobs", "assets") as a table, with where the next page starts. */
+export function pageText(
+  noun: string,
+  header: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  count: number,
+  offset: number,
+): string {
+  if (rows.length === 0)
+    return count === 0 ? `no ${noun}` : `no ${noun} at offset ${offset} (${count} in all)`;
+  const last = offset + rows.length;
+  const footer =
+    last < count
+      ? `${noun} ${offset + 1}-${last} of ${count}; next page: --offset ${last}`
+      : `${noun} ${offset + 1}-${last} of ${count}`;
+  return [...tableLines(header, rows), footer].join("\n");
+}
+
+export function clip(value: string, max: number): string {
   return value.length > max ? `${value.slice(0, max - 1)}…` : value;
 }

@@ -1,9 +1,9 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { isDoppelError } from "../domain/errors.js";
-import { isHexId } from "../domain/job.js";
 import { checkTags, MAX_TAG_LENGTH, MAX_TAGS, requiredText } from "../domain/job-fields.js";
 import { ALL_STATES } from "../domain/states.js";
-import { type ClientFlags, clientSettings, DEFAULT_ENDPOINT, DoppelClient } from "./api-client.js";
+import type { ClientFlags } from "./api-client.js";
+import { clientOf, commaListArg, hexIdArg, integer, withClientFlags } from "./client-flags.js";
 import { followJob } from "./follow-job.js";
 import { listText, printResult, showText, uploadText } from "./job-output.js";
 import { DEFAULT_CONCURRENCY, putPart } from "./multipart-uploader.js";
@@ -231,37 +231,13 @@ interface UploadOpts extends ClientFlags {
   json?: boolean;
 }
 
-/** The connection flags every `jobs` command takes. */
-function withClientFlags(command: Command): Command {
-  return command
-    .option("--endpoint <url>", `Doppel's URL [env DOPPEL_ENDPOINT, default ${DEFAULT_ENDPOINT}]`)
-    .option("--access-key <id>", "access key id from `doppel key create` [env DOPPEL_ACCESS_KEY_ID]")
-    .option("--secret-key <secret>", "its secret access key [env DOPPEL_SECRET_ACCESS_KEY]")
-    .option("--project <id>", "project id [env DOPPEL_PROJECT_ID]")
-    .option(
-      "--token <token>",
-      "X-Auth-Token from `doppel token create`, instead of a key [env DOPPEL_TOKEN]",
-    );
-}
-
 function concurrencyOption(): Option {
   return new Option("--concurrency <n>", "parts sent at once, 1 to 16")
     .argParser((v) => integer("--concurrency", v, 1, 16))
     .default(DEFAULT_CONCURRENCY);
 }
 
-function clientOf(command: Command): DoppelClient {
-  return new DoppelClient(clientSettings(command.opts<ClientFlags>()));
-}
-
 // ---- argument checks -------------------------------------------------------------------------------
-
-function integer(flag: string, raw: string, min: number, max: number): number {
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-    throw new InvalidArgumentError(`${flag} must be a whole number from ${min} to ${max}.`);
-  }
-  return Number(raw);
-}
 
 /** Trimmed, non-blank text of at most `max` characters, by the rule the server applies to what it gets. */
 function text(flag: string, raw: string, max: number): string {
@@ -274,26 +250,6 @@ function text(flag: string, raw: string, max: number): string {
   }
 }
 
-function jobIdArg(raw: string): string {
-  const value = raw.trim();
-  if (!isHexId(value)) {
-    throw new InvalidArgumentError(
-      "expected a job id: 32 lowercase hexadecimal characters, as `doppel jobs create` or `doppel jobs list` print it.",
-    );
-  }
-  return value;
-}
+const jobIdArg = hexIdArg("job", "`doppel jobs create` or `doppel jobs list`");
 
-function stateArg(raw: string): string {
-  const states = raw
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
-  const unknown = states.filter((s) => !(ALL_STATES as readonly string[]).includes(s));
-  if (states.length === 0 || unknown.length > 0) {
-    throw new InvalidArgumentError(
-      `${unknown.length > 0 ? `unknown state ${unknown.join(", ")}` : "no state given"}; states are ${ALL_STATES.join(", ")}.`,
-    );
-  }
-  return states.join(",");
-}
+const stateArg = commaListArg(ALL_STATES, "state");

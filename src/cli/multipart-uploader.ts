@@ -4,11 +4,11 @@
  * part's ETag is the MD5 of what was sent.
  */
 import { createHash } from "node:crypto";
-import { setMaxListeners } from "node:events";
 import { createReadStream } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { type ApiError, apiErrorOf, networkError } from "./api-client.js";
+import { runEach } from "./task-pool.js";
 
 /**
  * Parts sent at once. Measured with `npm run bench:upload` (1 GiB in 10 parts over loopback into one
@@ -68,33 +68,14 @@ export interface UploadPartsOptions {
 export async function uploadParts(options: UploadPartsOptions): Promise<PartResult[]> {
   const ranges = partRanges(options.size, options.urls.length);
   const results: PartResult[] = [];
-  const abort = new AbortController();
-  // One abort listener per part in flight; up to 16 are expected, not a leak.
-  setMaxListeners(64, abort.signal);
   const agent = new http.Agent({ keepAlive: true });
   const secureAgent = new https.Agent({ keepAlive: true });
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (failure === undefined) {
-      const range = ranges[next++];
-      if (range === undefined) return;
-      const url = options.urls[range.partNumber - 1] as string;
-      try {
-        const result = await uploadPart(range, url);
-        results.push(result);
-        options.onPart?.(result);
-      } catch (error) {
-        if (failure === undefined) failure = error;
-        abort.abort();
-      }
-    }
-  };
-  const uploadPart = async (range: PartRange, url: string): Promise<PartResult> => {
+  const uploadPart = async (range: PartRange, signal: AbortSignal): Promise<PartResult> => {
+    const url = options.urls[range.partNumber - 1] as string;
     const bytes = range.end - range.start;
     const etag = options.present?.get(range.partNumber);
     if (etag !== undefined) {
-      const md5 = await md5OfRange(options.file, range, abort.signal);
+      const md5 = await md5OfRange(options.file, range, signal);
       if (md5 === etag.toLowerCase()) {
         options.onBytes?.(bytes);
         return { partNumber: range.partNumber, bytes, md5, status: "skipped" };
@@ -102,7 +83,7 @@ export async function uploadParts(options: UploadPartsOptions): Promise<PartResu
     }
     const sent = await putPart(url, options.file, range, {
       agent: url.startsWith("https:") ? secureAgent : agent,
-      signal: abort.signal,
+      signal,
       onBytes: options.onBytes,
     });
     if (sent.etag !== sent.md5) {
@@ -113,13 +94,15 @@ export async function uploadParts(options: UploadPartsOptions): Promise<PartResu
     return { partNumber: range.partNumber, bytes, md5: sent.md5, status: "sent" };
   };
   try {
-    const workers = Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, ranges.length));
-    await Promise.all(Array.from({ length: workers }, worker));
+    await runEach(ranges, options.concurrency ?? DEFAULT_CONCURRENCY, async (range, signal) => {
+      const result = await uploadPart(range, signal);
+      results.push(result);
+      options.onPart?.(result);
+    });
   } finally {
     agent.destroy();
     secureAgent.destroy();
   }
-  if (failure !== undefined) throw failure;
   return results.sort((a, b) => a.partNumber - b.partNumber);
 }
 
