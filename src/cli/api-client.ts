@@ -1,6 +1,6 @@
 /**
  * A small client for a running Doppel, speaking its MetaStudio API the way Huawei's SDK does
- * (SDK-HMAC-SHA256 with an access key, or an X-Auth-Token). Used by `doppel jobs`.
+ * (SDK-HMAC-SHA256 with an access key, or an X-Auth-Token). Used by `doppel jobs` and `doppel assets`.
  */
 
 import { signSdkHmacSha256 } from "../auth/sdk-hmac-sha256-signer.js";
@@ -222,7 +222,46 @@ export interface CommandResponse {
   readonly multipart_data?: Array<{ part_number: number; etag: string }>;
 }
 
+/** One file of an asset (AssetFileInfo), with Doppel's `file_sha256`. */
+export interface AssetFileInfo {
+  readonly file_id: string;
+  readonly file_name: string;
+  readonly file_size: number;
+  readonly file_type: string;
+  readonly asset_file_category: string;
+  readonly download_url: string;
+  readonly state: string;
+  readonly file_sha256?: string;
+}
+
+/** An asset (DigitalAssetInfo): with `files` when shown, without them in a list. */
+export interface AssetInfo {
+  readonly project_id: string;
+  readonly asset_id: string;
+  readonly asset_name: string;
+  readonly asset_description?: string;
+  readonly app_user_id?: string;
+  readonly create_time: string;
+  readonly update_time: string;
+  readonly asset_type: string;
+  readonly asset_state: string;
+  readonly tags: string[];
+  readonly asset_extra_meta?: {
+    readonly human_model_2d_meta?: { readonly model_version?: string; readonly model_resolution?: string };
+  };
+  readonly files?: AssetFileInfo[];
+  readonly job_id?: string;
+}
+
+export interface AssetList {
+  readonly count: number;
+  readonly assets: AssetInfo[];
+}
+
 export type Query = Record<string, string | number | undefined>;
+
+/** The API collections the client calls: training jobs, and the asset library. */
+type Collection = "jobs" | "assets";
 
 /** Calls one Doppel's MetaStudio API for one project with global fetch. */
 export class DoppelClient {
@@ -235,6 +274,11 @@ export class DoppelClient {
   /** The jobs collection URL of the project. */
   jobsUrl(suffix = ""): string {
     return `${this.settings.endpoint}/v1/${encodeURIComponent(this.settings.projectId)}/digital-human-training-manage/user/jobs${suffix}`;
+  }
+
+  /** The asset library URL of the project. */
+  assetsUrl(suffix = ""): string {
+    return `${this.settings.endpoint}/v1/${encodeURIComponent(this.settings.projectId)}/digital-assets${suffix}`;
   }
 
   createJob(body: CreateJobRequest): Promise<CreateJobResponse> {
@@ -259,13 +303,21 @@ export class DoppelClient {
     });
   }
 
+  listAssets(query: Query): Promise<AssetList> {
+    return this.request("GET", "", { query, collection: "assets" });
+  }
+
+  showAsset(assetId: string): Promise<AssetInfo> {
+    return this.request("GET", `/${encodeURIComponent(assetId)}`, { collection: "assets" });
+  }
+
   /** One authenticated JSON call; resolves with the parsed answer (undefined for an empty one). */
   async request<T>(
     method: string,
     suffix: string,
-    options: { query?: Query; body?: unknown } = {},
+    options: { query?: Query; body?: unknown; collection?: Collection } = {},
   ): Promise<T> {
-    const url = new URL(this.jobsUrl(suffix));
+    const url = new URL(options.collection === "assets" ? this.assetsUrl(suffix) : this.jobsUrl(suffix));
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.append(name, String(value));
     }
