@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { isDoppelError } from "../domain/errors.js";
 import { registerAdminCommands } from "./admin.command.js";
+import { registerAssetsCommands } from "./assets.command.js";
 import { registerCredentialCommands } from "./credentials.command.js";
 import { registerJobsCommands } from "./jobs.command.js";
 import { registerServeCommand } from "./serve.command.js";
@@ -16,6 +17,7 @@ registerWorkerCommand(program);
 registerAdminCommands(program);
 registerCredentialCommands(program);
 registerJobsCommands(program);
+registerAssetsCommands(program);
 
 try {
   await program.parseAsync(process.argv);
