@@ -39,21 +39,40 @@ export async function openTestRuntime(
       clock.now = ms;
     },
   };
-  const runtime = await openRuntime(config, {
-    ...(engine === "postgres" ? { pgSchema: schema } : {}),
-    now: () => clock.now,
-  });
+  const open = () =>
+    openRuntime(config, { ...(engine === "postgres" ? { pgSchema: schema } : {}), now: () => clock.now });
+  const runtime = engine === "postgres" ? await whileNoSchemaIsDropped(open) : await open();
   return {
     runtime,
     config,
     clock,
     async dispose() {
-      if (engine === "postgres")
-        await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(runtime.database.db);
+      if (engine === "postgres") {
+        await whileNoSchemaIsDropped(() =>
+          sql`drop schema if exists ${sql.id(schema)} cascade`.execute(runtime.database.db),
+        );
+      }
       await runtime.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Test files share one PostgreSQL database, each in a schema of its own. Kysely's migrator looks for
+ * its tables across every schema, and PostgreSQL fails such a lookup ("schema … does not exist") when
+ * another file drops its schema at that moment. So migrating and dropping take turns, under one
+ * advisory lock held by a connection of its own for the duration of `run`.
+ */
+async function whileNoSchemaIsDropped<T>(run: () => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query("select pg_advisory_lock(73110)");
+    return await run();
+  } finally {
+    await client.end();
+  }
 }
 
 /**
