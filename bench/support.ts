@@ -1,6 +1,71 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash, randomUUID } from "node:crypto";
+import { createHash, randomFill, randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { createWriteStream, existsSync, mkdirSync, statSync } from "node:fs";
+import { readFile, rename } from "node:fs/promises";
+import { dirname } from "node:path";
 import OpenApiUtil from "@alicloud/openapi-util";
+
+export const mb = (bytes: number) => bytes / 1e6;
+export const rate = (bytes: number, ms: number) => `${(mb(bytes) / (ms / 1000)).toFixed(0).padStart(5)} MB/s`;
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/**
+ * A file of `size` random bytes at `path` (starting with `head`, if given), written once, 4 MiB at a
+ * time, and reused by later runs while its size matches.
+ */
+export async function randomFile(path: string, size: number, head?: Buffer): Promise<string> {
+  if (existsSync(path) && statSync(path).size === size) {
+    console.log(`  reusing ${path}`);
+    return path;
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  const started = performance.now();
+  const partial = `${path}.partial`;
+  const out = createWriteStream(partial);
+  const chunk = Buffer.alloc(4 * 1024 * 1024);
+  for (let written = 0; written < size; ) {
+    const n = Math.min(chunk.length, size - written);
+    await new Promise<void>((done, fail) => randomFill(chunk, 0, n, (e) => (e ? fail(e) : done())));
+    if (written === 0) head?.copy(chunk);
+    // A copy: the stream may still hold the previous buffer when randomFill refills it.
+    if (!out.write(Buffer.from(chunk.subarray(0, n)))) await once(out, "drain");
+    written += n;
+  }
+  out.end();
+  await once(out, "finish");
+  await rename(partial, path);
+  console.log(`  generated ${path} in ${seconds(performance.now() - started)}`);
+  return path;
+}
+
+/** A process's resident set now (VmRSS) or at its peak so far (VmHWM), in MB. */
+export async function rssMb(pid: number, which: "VmRSS" | "VmHWM" = "VmHWM"): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(new RegExp(`^${which}:\\s+(\\d+) kB$`, "m").exec(status)?.[1]);
+  return (kb * 1024) / 1e6;
+}
+
+/** Reads a process's VmRSS every `everyMs` until `stop()`, which resolves with the highest seen (MB). */
+export function sampleRss(pid: number, everyMs = 50): { stop(): Promise<number> } {
+  let highest = 0;
+  let reading: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    reading = rssMb(pid, "VmRSS").then(
+      (now) => {
+        highest = Math.max(highest, now);
+      },
+      () => {}, // the process has exited
+    );
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await reading;
+      return highest;
+    },
+  };
+}
 
 /** Latency summary of a list of samples in milliseconds. */
 export function summarise(samplesMs: number[], seconds: number) {

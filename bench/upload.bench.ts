@@ -14,18 +14,7 @@
  * each measured; default 1,2,3), --rounds N (each setting N times, order reversed every other round,
  * best counts; default 2), --keep (keep the data dir).
  */
-import { randomFill } from "node:crypto";
-import { once } from "node:events";
-import {
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  rmSync,
-  statSync,
-} from "node:fs";
-import { readFile, rename } from "node:fs/promises";
+import { createReadStream, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -35,7 +24,7 @@ import { DEFAULT_CONCURRENCY, uploadParts } from "../src/cli/jobs.command.js";
 import { loadConfig } from "../src/config/config.js";
 import { createAccessKey, createProject } from "../src/services/admin.service.js";
 import { openRuntime } from "../src/services/runtime.js";
-import { startServer, stop } from "./support.js";
+import { randomFile, rate, rssMb, seconds, startServer, stop } from "./support.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -56,51 +45,13 @@ const BENCH_DIR = resolve(".bench", "upload");
 /** The start of an ISO-BMFF (MP4) file, so the server's magic-byte check takes it as video/mp4. */
 const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 
-const mb = (bytes: number) => bytes / 1e6;
-const rate = (bytes: number, ms: number) => `${(mb(bytes) / (ms / 1000)).toFixed(0).padStart(5)} MB/s`;
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-/** Writes SIZE bytes of random data (MP4 head first) once, streaming 4 MiB at a time. */
-async function testFile(): Promise<string> {
-  mkdirSync(BENCH_DIR, { recursive: true });
-  const path = join(BENCH_DIR, `video-${SIZE / 1024 / 1024}MiB.mp4`);
-  if (existsSync(path) && statSync(path).size === SIZE) {
-    console.log(`  reusing ${path}`);
-    return path;
-  }
-  const started = performance.now();
-  const partial = `${path}.partial`;
-  const out = createWriteStream(partial);
-  const chunk = Buffer.alloc(4 * 1024 * 1024);
-  for (let written = 0; written < SIZE; ) {
-    const n = Math.min(chunk.length, SIZE - written);
-    await new Promise<void>((done, fail) => randomFill(chunk, 0, n, (e) => (e ? fail(e) : done())));
-    if (written === 0) MP4_HEAD.copy(chunk);
-    // A copy: the stream may still hold the previous buffer when randomFill refills it.
-    if (!out.write(Buffer.from(chunk.subarray(0, n)))) await once(out, "drain");
-    written += n;
-  }
-  out.end();
-  await once(out, "finish");
-  await rename(partial, path);
-  console.log(`  generated ${path} in ${seconds(performance.now() - started)}`);
-  return path;
-}
-
-/** Peak resident set of a process (VmHWM), in MB. */
-async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1]);
-  return (kb * 1024) / 1e6;
-}
-
 async function main(): Promise<void> {
   if (!existsSync("dist/cli/main.js"))
     throw new Error("run `npm run build` first (npm run bench:upload does)");
   console.log(
     `upload benchmark: ${SIZE / 1024 / 1024} MiB in ${PARTS} parts, concurrency ${CONCURRENCIES.join(", ")}; CLI default ${DEFAULT_CONCURRENCY}`,
   );
-  const file = await testFile();
+  const file = await randomFile(join(BENCH_DIR, `video-${SIZE / 1024 / 1024}MiB.mp4`), SIZE, MP4_HEAD);
   const dataDir = mkdtempSync(join(tmpdir(), "doppel-upload-bench-"));
   const env = {
     DOPPEL_DATA_DIR: dataDir,
@@ -170,7 +121,7 @@ async function main(): Promise<void> {
           );
         }
       }
-      rss = await peakRssMb(child.pid as number);
+      rss = await rssMb(child.pid as number);
     } finally {
       await stop(child);
     }
