@@ -65,6 +65,9 @@ interface Sidecar {
  * old content or the new, never a mix, and a failed put leaves the old content. Several processes may
  * share one root.
  */
+/** How much one read of a blob takes from disk. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 export class LocalBlobStore implements BlobStore {
   readonly kind = "local";
   readonly #root: string;
@@ -117,7 +120,12 @@ export class LocalBlobStore implements BlobStore {
       throw error;
     }
     // The stream reads from `start` and stops at `end` or the end of the file, whichever comes first.
-    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
+    // 1 MiB reads: a download (or a copy) of a large blob costs the server half the CPU of the default
+    // 64 KiB reads (bench:download), for at most 1 MiB more buffer per read in flight.
+    return handle.createReadStream({
+      highWaterMark: READ_CHUNK_BYTES,
+      ...(range !== undefined && { start: range.start, end: range.end }),
+    });
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {

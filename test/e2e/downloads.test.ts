@@ -85,6 +85,7 @@ describe.each(STORE_SETUPS)("downloads on %s with the %s blob store", (engine, s
     await s3?.close();
   });
 
+  // Only with S3: there the job download URLs are S3's own presigned ones.
   it.runIf(store === "s3")("gives S3's own presigned URLs, which honour byte ranges", async () => {
     expect(url.startsWith(s.baseUrl)).toBe(false);
     const whole = await download(url);
@@ -106,6 +107,7 @@ describe.each(STORE_SETUPS)("downloads on %s with the %s blob store", (engine, s
     expect(sha256(Buffer.concat([video.subarray(0, size - 5000), resumed.body]))).toBe(sha256(video));
   });
 
+  // Only with the local store: with S3 the URLs are S3's (tested above), not Doppel's.
   describe.runIf(store === "local")("Doppel's own download URLs", () => {
     it("answers GET with the file and its validators, and HEAD with the same headers and no body", async () => {
       expect(url.startsWith(`${s.baseUrl}/downloads/`)).toBe(true);
