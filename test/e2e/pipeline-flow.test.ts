@@ -10,6 +10,7 @@ import { verifyPackage } from "../../src/pipeline/avatar-package.js";
 import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
 import type { PipelineLogger } from "../../src/pipeline/stage.js";
 import { assetIdOf } from "../../src/pipeline/stages/package.stage.js";
+import { doppel } from "../support/cli.js";
 import { type Clips, ensureClips } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";
@@ -201,6 +202,19 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
       Width: packageManifest.source.width,
       Height: packageManifest.source.height,
     });
+
+    // `doppel assets download` fetches the trained package, every file checked against its manifest,
+    // into a directory that passes the pipeline's own package check.
+    const [project] = s.projects as [TestServer["projects"][number]];
+    const out = await mkdtemp(join(tmpdir(), "doppel-cli-asset-"));
+    await doppel(["assets", "download", "--asset", job.asset_id, "--out", out], {
+      DOPPEL_ENDPOINT: s.baseUrl,
+      DOPPEL_PROJECT_ID: project.id,
+      DOPPEL_TOKEN: project.token,
+      DOPPEL_ACCESS_KEY_ID: "",
+      DOPPEL_SECRET_ACCESS_KEY: "",
+    });
+    expect(await verifyPackage(out)).toEqual({ ok: true, problems: [] });
   }, 180_000);
 
   it("fails bad clips in AUTO_VERIFY_FAILED, each with reasons a person can act on", async () => {
