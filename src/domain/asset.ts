@@ -1,3 +1,5 @@
+import type { Job } from "./job.js";
+
 /**
  * A trained avatar: what the package stage publishes from a finished job. It has a life of its own —
  * renamed, tagged, listed and deleted through the asset APIs — but stays tied to the job that made it.
@@ -48,4 +50,35 @@ export interface PublishedPackage {
   readonly height: number;
   readonly fps: number;
   readonly frameCount: number;
+}
+
+/**
+ * The record of the asset a job publishes: named, described and tagged as the job is, active. `published`
+ * is what the package stage learned of the package (null for assets that have no package to read).
+ */
+export function assetOfJob(
+  job: Job,
+  assetId: string,
+  published: Omit<PublishedPackage, "assetId"> | null,
+  now: number,
+): Asset {
+  return {
+    id: assetId,
+    projectId: job.projectId,
+    jobId: job.id,
+    appUserId: job.appUserId,
+    name: job.name,
+    description: job.description,
+    tags: job.tags,
+    assetType: "HUMAN_MODEL_2D",
+    state: "ACTIVED",
+    modelVersion: job.modelVersion,
+    modelResolution: job.modelResolution,
+    width: published?.width ?? null,
+    height: published?.height ?? null,
+    fps: published?.fps ?? null,
+    frameCount: published?.frameCount ?? null,
+    createTime: now,
+    updateTime: now,
+  };
 }

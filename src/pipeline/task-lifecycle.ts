@@ -1,5 +1,5 @@
 import type { Transaction } from "kysely";
-import type { Asset, PublishedPackage } from "../domain/asset.js";
+import { assetOfJob, type PublishedPackage } from "../domain/asset.js";
 import type { Job } from "../domain/job.js";
 import type { OperationLog } from "../domain/operation-log.js";
 import { STAGE_DEFINITIONS, successPath } from "../domain/pipeline.js";
@@ -98,31 +98,11 @@ export async function applySuccess(
     // The asset's record is written with the job's move to success: never one without the other.
     result.published === undefined
       ? undefined
-      : (trx, job, now) => insertAsset(trx, publishedAsset(job, result.published as PublishedPackage, now)),
+      : (trx, job, now) => {
+          const published = result.published as PublishedPackage;
+          return insertAsset(trx, assetOfJob(job, published.assetId, published, now));
+        },
   );
-}
-
-/** The record of an asset a job's package stage published, named and tagged as the job is. */
-function publishedAsset(job: Job, published: PublishedPackage, now: number): Asset {
-  return {
-    id: published.assetId,
-    projectId: job.projectId,
-    jobId: job.id,
-    appUserId: job.appUserId,
-    name: job.name,
-    description: job.description,
-    tags: job.tags,
-    assetType: "HUMAN_MODEL_2D",
-    state: "ACTIVED",
-    modelVersion: job.modelVersion,
-    modelResolution: job.modelResolution,
-    width: published.width,
-    height: published.height,
-    fps: published.fps,
-    frameCount: published.frameCount,
-    createTime: now,
-    updateTime: now,
-  };
 }
 
 /** Applies a permanent failure: the job goes to the stage's failed state with the code and reasons. */

@@ -1,4 +1,4 @@
-import type { Asset } from "../domain/asset.js";
+import { assetOfJob } from "../domain/asset.js";
 import { type Job, MODEL_RESOLUTIONS, newJobId } from "../domain/job.js";
 import { mulberry32 } from "../domain/seeded-random.js";
 import type { PipelineState } from "../domain/states.js";
@@ -99,7 +99,12 @@ export async function seedJobs(ctx: ServiceContext, options: SeedOptions): Promi
         }
         await insertJobs(trx, rows);
         // A seeded job that has an asset id has its asset's record too (without files: nothing trained).
-        await insertAssets(trx, rows.filter((job) => job.assetId !== null).map(seededAsset));
+        await insertAssets(
+          trx,
+          rows
+            .filter((job) => job.assetId !== null)
+            .map((job) => assetOfJob(job, job.assetId as string, null, job.updateTime)),
+        );
       }
     });
     written += chunk;
@@ -142,28 +147,6 @@ function makeJob(
     updateTime,
     firstTrainingTime: firstTraining,
     lastTrainingTime: firstTraining === null ? null : Math.max(firstTraining, updateTime - DAY),
-  };
-}
-
-function seededAsset(job: Job): Asset {
-  return {
-    id: job.assetId as string,
-    projectId: job.projectId,
-    jobId: job.id,
-    appUserId: job.appUserId,
-    name: job.name,
-    description: job.description,
-    tags: job.tags,
-    assetType: "HUMAN_MODEL_2D",
-    state: "ACTIVED",
-    modelVersion: job.modelVersion,
-    modelResolution: job.modelResolution,
-    width: null,
-    height: null,
-    fps: null,
-    frameCount: null,
-    createTime: job.updateTime,
-    updateTime: job.updateTime,
   };
 }
 
