@@ -1,4 +1,5 @@
 import type { TObject } from "@sinclair/typebox";
+import type { FastifyRequest } from "fastify";
 import { invalidParameter } from "../../domain/errors.js";
 
 const DECIMAL = /^-?\d{1,15}$/;
@@ -22,4 +23,11 @@ export function strictIntegers(schema: TObject, params: Record<string, unknown>)
     out[name] = Number(value);
   }
   return out;
+}
+
+/** A preValidation hook that applies `strictIntegers` to a route's query string. */
+export function strictIntegerQuery(schema: TObject): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
+    request.query = strictIntegers(schema, request.query as Record<string, unknown>);
+  };
 }

@@ -11,7 +11,7 @@ import type { Caller } from "../../../services/caller.js";
 import type { ServiceContext } from "../../../services/context.js";
 import { EmptyBody } from "../../schemas/empty-body.js";
 import { ErrorSchema } from "../../schemas/error-body.js";
-import { strictIntegers } from "../../schemas/strict-integers.js";
+import { strictIntegerQuery } from "../../schemas/strict-integers.js";
 import { parseAssetQuery } from "./parse.js";
 import { presentAsset } from "./presenter.js";
 import {
@@ -47,12 +47,7 @@ export function assetRoutes(
   app.get(
     ASSETS_PATH,
     {
-      preValidation: async (request) => {
-        request.query = strictIntegers(
-          ListAssetsQuerySchema,
-          request.query as Record<string, unknown>,
-        ) as typeof request.query;
-      },
+      preValidation: strictIntegerQuery(ListAssetsQuerySchema),
       schema: {
         operationId: "ListAssets",
         summary: "List assets (trained avatars)",

@@ -14,7 +14,7 @@ import { listJobsWithCovers } from "../../../services/list-jobs.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { EmptyBody } from "../../schemas/empty-body.js";
 import { ErrorSchema } from "../../schemas/error-body.js";
-import { strictIntegers } from "../../schemas/strict-integers.js";
+import { strictIntegerQuery } from "../../schemas/strict-integers.js";
 import { assetRoutes } from "./asset-routes.js";
 import { jobInputOf, parseListQuery } from "./parse.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
@@ -66,12 +66,7 @@ export async function metaStudioRoutes(
   app.get(
     JOBS_PATH,
     {
-      preValidation: async (request) => {
-        request.query = strictIntegers(
-          ListJobsQuerySchema,
-          request.query as Record<string, unknown>,
-        ) as typeof request.query;
-      },
+      preValidation: strictIntegerQuery(ListJobsQuerySchema),
       schema: {
         operationId: "List2dModelTrainingJob",
         summary: "List training jobs",
