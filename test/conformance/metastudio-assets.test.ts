@@ -103,6 +103,27 @@ describe.each(ENGINES)("MetaStudio assets through @huaweicloud/huaweicloud-sdk-c
     expect(Object.keys(entries).sort()).toEqual(Object.keys(files).sort());
     for (const [path, bytes] of Object.entries(files))
       expect(sha256(entries[path] as Buffer), path).toBe(sha256(bytes));
+    // The archive is the same bytes every time, so any byte range of it is a slice of the whole, and a
+    // download cut anywhere resumes (If-Range on its ETag).
+    const head = await fetch(main.download_url, { method: "HEAD" });
+    expect([head.status, head.headers.get("content-length")]).toEqual([200, String(archive.length)]);
+    const etag = head.headers.get("etag") as string;
+    expect(etag).toMatch(/^"tar-[0-9a-f]{64}"$/);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: archive.length - 1 }),
+        fc.integer({ min: 0, max: archive.length }),
+        async (start, length) => {
+          const end = Math.min(start + length, archive.length) - 1;
+          const range = end < start ? `bytes=${start}-` : `bytes=${start}-${end}`;
+          const res = await fetch(main.download_url, { headers: { range, "if-range": etag } });
+          expect(res.status, range).toBe(206);
+          const want = end < start ? archive.subarray(start) : archive.subarray(start, end + 1);
+          expect(Buffer.from(await res.arrayBuffer()).equals(want), range).toBe(true);
+        },
+      ),
+      { numRuns: 40 },
+    );
     // The job links to its asset.
     const job = await huaweiCall<Body>(client, "GET", `${METASTUDIO_JOBS}/{job_id}`, {
       ...ids(),
