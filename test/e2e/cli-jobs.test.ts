@@ -8,9 +8,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { partRanges } from "../../src/cli/multipart-uploader.js";
 import { doppel, doppelFails, serve, stopChild } from "../support/cli.js";
+import { MP4_HEAD } from "../support/clips.js";
 
-/** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 /** A minimal PDF: what a signed consent letter sniffs as. */
 const PDF = Buffer.from("%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n");
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");

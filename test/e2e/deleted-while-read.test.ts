@@ -6,12 +6,10 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MP4_HEAD } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { credentialsOf, type IceClient, iceCall, iceClient } from "../support/sdk-clients.js";
 import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
-
-/** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 
 describe.each(ENGINES)("requests racing a delete on %s", (engine) => {
   let s: TestServer;

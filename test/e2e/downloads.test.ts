@@ -11,13 +11,12 @@ import type { Readable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlobStore } from "../../src/blobs/blob-store.js";
+import { MP4_HEAD } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { openRaw, sleep, within } from "../support/raw-http.js";
 import { STORE_SETUPS, startS3Server, type TestS3Server } from "../support/s3-server.js";
 import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
 
-/** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const MiB = 1024 * 1024;
 

@@ -15,11 +15,10 @@ import type { StageHandler } from "../../src/pipeline/stage.js";
 import { assetIdOf } from "../../src/pipeline/stages/package.stage.js";
 import { Worker } from "../../src/pipeline/worker.js";
 import { listJobFiles } from "../../src/store/job-file.repository.js";
+import { MP4_HEAD } from "../support/clips.js";
 import { STORE_SETUPS, startS3Server, type TestS3Server } from "../support/s3-server.js";
 import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
 
-/** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 /** A video of `size` bytes that sniffs as MP4 and differs from every other one. */
 const video = (size: number) => Buffer.concat([MP4_HEAD, randomBytes(size)]);

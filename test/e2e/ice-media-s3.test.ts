@@ -5,12 +5,12 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MP4_HEAD } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { startS3Server, type TestS3Server } from "../support/s3-server.js";
 import { credentialsOf, type IceClient, iceCall, iceClient, iceError } from "../support/sdk-clients.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 const PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
   "base64",

@@ -1,11 +1,10 @@
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MP4_HEAD } from "../support/clips.js";
 import { STORE_SETUPS, startS3Server, type TestS3Server } from "../support/s3-server.js";
 import { jobsUrl, startTestServer, type TestServer } from "../support/server.js";
 
-/** The start of an ISO-BMFF (MP4) file: enough for magic-byte detection to call it video/mp4. */
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 /** A whole 1×1 PNG. */
 const PNG = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",

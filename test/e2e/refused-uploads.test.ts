@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAdminToken } from "../../src/services/admin-tokens.service.js";
+import { MP4_HEAD } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { jobWaitingForTraining } from "../support/pipeline.js";
 import { keepAliveClient, openRaw, within } from "../support/raw-http.js";
@@ -17,7 +18,6 @@ import { startTestServer, type TestServer, tokenApi } from "../support/server.js
 type Body = any;
 
 const MIB = 1024 * 1024;
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 /** A whole 1×1 PNG: random bytes after it do not change what it is sniffed as. */
 const PNG_HEAD = Buffer.from(
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",

@@ -9,6 +9,7 @@ import http from "node:http";
 import type { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlobStore } from "../../src/blobs/blob-store.js";
+import { MP4_HEAD } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { openRaw, type RawConnection, sleep, within } from "../support/raw-http.js";
 import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
@@ -16,7 +17,6 @@ import { startTestServer, type TestServer, tokenApi } from "../support/server.js
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
 type Body = any;
 
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 const TIMEOUTS = { DOPPEL_IDLE_TIMEOUT_SECONDS: "1", DOPPEL_HEADERS_TIMEOUT_SECONDS: "1" };
 /** Generous bound for "closed after the 1 s timeout" on a loaded machine; tests assert behaviour, not speed. */
 const CLOSED_WITHIN_MS = 15_000;
@@ -198,8 +198,7 @@ describe("stopping the server", () => {
         await api<{ job_id: string; grant_file_upload_url: string }>("POST", "", { name: "Big" })
       ).body;
       // Large enough that the answer waits on a client that does not read (socket buffers fill).
-      const mp4Head = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
-      const big = Buffer.concat([mp4Head, randomBytes(16 * 1024 * 1024)]);
+      const big = Buffer.concat([MP4_HEAD, randomBytes(16 * 1024 * 1024)]);
       expect((await fetch(created.grant_file_upload_url, { method: "PUT", body: big })).status).toBe(200);
       const shown = await api<{ grant_file_download_url: string }>("GET", `/${created.job_id}`);
       const url = new URL(shown.body.grant_file_download_url);

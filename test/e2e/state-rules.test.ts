@@ -11,13 +11,13 @@ import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findVersionedJob, updateJobState } from "../../src/store/job.repository.js";
 import { listJobFiles } from "../../src/store/job-file.repository.js";
+import { MP4_HEAD } from "../support/clips.js";
 import { ENGINES } from "../support/databases.js";
 import { credentialsOf, type IceClient, iceCall, iceClient, iceError } from "../support/sdk-clients.js";
 import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
 type Body = any;
-const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
 const video = () => Buffer.concat([MP4_HEAD, randomBytes(2000)]);
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 

@@ -393,3 +393,6 @@ export async function makeLongClip(
     ]),
   ]);
 }
+
+/** The start of an ISO-BMFF (MP4) file: enough for the servers' magic-byte check to call it video/mp4. */
+export const MP4_HEAD = Buffer.from("000000186674797069736f6d0000020069736f6d69736f32", "hex");
