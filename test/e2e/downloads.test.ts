@@ -446,4 +446,43 @@ describe.each(ENGINES)("a download whose client stops reading, on %s", (engine) 
     expect(pauses).toBeGreaterThanOrEqual(4);
     expect(Date.now() - started).toBeGreaterThan(2000);
   }, 60_000);
+
+  it("does not blame the client for time the server itself was frozen (a GC pause, a loaded machine)", async () => {
+    // Client and server share this process: block it, three times, for longer than the idle timeout
+    // while the answer is being read. Timers of one period run back to back, so with the sweep's period
+    // (a quarter of the timeout) a block can fall right after a sweep with no I/O in between: the next
+    // sweep then sees no progress for the whole block although the client never stopped reading.
+    let freezes = 0;
+    let reading = false;
+    const freezer = setInterval(() => {
+      if (!reading || freezes >= 3) return;
+      freezes++;
+      const until = Date.now() + 1300;
+      while (Date.now() < until);
+    }, 250);
+    try {
+      const received = await new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        http
+          .get(url, { agent: false }, (res) => {
+            res.on("data", (chunk: Buffer) => {
+              chunks.push(chunk);
+              // Read slowly enough that the answer is still going when the freezes are over.
+              if (!reading) reading = true;
+              if (freezes < 3 && !res.isPaused()) {
+                res.pause();
+                setTimeout(() => res.resume(), 5);
+              }
+            });
+            res.on("end", () => resolve(Buffer.concat(chunks)));
+            res.on("error", reject);
+          })
+          .on("error", reject);
+      });
+      expect(freezes).toBe(3);
+      expect(sha256(received)).toBe(sha256(video));
+    } finally {
+      clearInterval(freezer);
+    }
+  }, 60_000);
 });

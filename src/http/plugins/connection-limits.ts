@@ -52,8 +52,19 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
     response.once("finish", done);
     response.once("close", done);
   });
+  const interval = Math.max(50, Math.min(1000, limits.idleTimeoutMs / 4));
+  let lastSweep = Date.now();
   const sweep = () => {
     const now = Date.now();
+    // A sweep far later than its interval means this process did not run (a GC pause, a loaded
+    // machine): no I/O was handled, so no client could be seen making progress. That time is not the
+    // client's silence; move every clock forward by it.
+    const frozen = now - lastSweep - interval;
+    lastSweep = now;
+    if (frozen > interval) {
+      for (const seen of reading.values()) seen.since += frozen;
+      for (const seen of writing.values()) seen.since += frozen;
+    }
     for (const [request, seen] of reading) {
       const socket = request.socket;
       if (request.complete || socket.destroyed) {
@@ -87,7 +98,7 @@ export function limitConnections(app: FastifyInstance, limits: ConnectionLimits)
       }
     }
   };
-  const timer = setInterval(sweep, Math.max(50, Math.min(1000, limits.idleTimeoutMs / 4)));
+  const timer = setInterval(sweep, interval);
   timer.unref();
   app.addHook("onClose", async () => clearInterval(timer));
 
