@@ -195,6 +195,7 @@ async function submittedJobs(runtime: Runtime, n: number): Promise<string[]> {
         await insertJob(trx, job, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
         const moved = await moveJob(trx, {
           jobId: id,
+          projectId,
           from: "WAIT_FILE_UPLOAD",
           version: 1,
           path: ["AUTO_VERIFYING"],

@@ -1,10 +1,13 @@
 import type { Transaction } from "kysely";
 import { assetOfJob, type PublishedPackage } from "../domain/asset.js";
+import { backoffMs } from "../domain/backoff.js";
+import { assetPublishedEvent } from "../domain/events.js";
 import type { Job } from "../domain/job.js";
 import type { OperationLog } from "../domain/operation-log.js";
 import { STAGE_DEFINITIONS, successPath } from "../domain/pipeline.js";
 import type { JobState } from "../domain/states.js";
 import { insertAsset } from "../store/asset.repository.js";
+import { appendEvents } from "../store/event.repository.js";
 import { findVersionedJobById, type JobStatePatch } from "../store/job.repository.js";
 import { claimJobInStates } from "../store/job-file.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
@@ -55,6 +58,7 @@ export async function enterRunningState(
         return "lost" as const;
       const moved = await moveJob(trx, {
         jobId: task.jobId,
+        projectId: current.job.projectId,
         from: definition.queuedIn,
         version: current.version,
         path: [definition.runningIn],
@@ -98,9 +102,10 @@ export async function applySuccess(
     // The asset's record is written with the job's move to success: never one without the other.
     result.published === undefined
       ? undefined
-      : (trx, job, now) => {
+      : async (trx, job, now) => {
           const published = result.published as PublishedPackage;
-          return insertAsset(trx, assetOfJob(job, published.assetId, published, now));
+          await insertAsset(trx, assetOfJob(job, published.assetId, published, now));
+          await appendEvents(trx, job.projectId, [assetPublishedEvent(job, published.assetId)], now);
         },
   );
 }
@@ -125,12 +130,6 @@ export async function applyFailure(
     },
     { message: failure.redoReasons.join("; ") || failure.message },
   );
-}
-
-/** Capped exponential backoff with jitter: base·2^(failures-1), at most `cap`, minus up to a fifth. */
-export function backoffMs(failures: number, baseMs: number, capMs: number, random = Math.random): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, failures - 1));
-  return Math.round(ceiling * (1 - random() * 0.2));
 }
 
 export interface RetryPolicy {
@@ -197,6 +196,7 @@ async function apply(
     if (!current || current.job.state !== definition.runningIn) return false;
     const moved = await moveJob(trx, {
       jobId: task.jobId,
+      projectId: current.job.projectId,
       from: current.job.state,
       version: current.version,
       path,

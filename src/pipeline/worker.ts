@@ -15,7 +15,7 @@ import {
   type RetryPolicy,
 } from "./task-lifecycle.js";
 
-export { backoffMs } from "./task-lifecycle.js";
+export { backoffMs } from "../domain/backoff.js";
 
 export interface WorkerOptions {
   readonly handlers: StageHandlers;

@@ -219,6 +219,7 @@ async function changeState(
   await ctx.database.db.transaction().execute(async (trx) => {
     const moved = await moveJob(trx, {
       jobId,
+      projectId: job.projectId,
       from: job.state,
       version,
       path: [to],

@@ -1,5 +1,6 @@
 import type { Transaction } from "kysely";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
+import { jobCreatedEvent, jobDeletedEvent } from "../domain/events.js";
 import {
   isHexId,
   type Job,
@@ -24,6 +25,7 @@ import { checkText } from "../domain/text.js";
 import { assetPrefix } from "../pipeline/stages/package.stage.js";
 import { deleteAssetsOfJob } from "../store/asset.repository.js";
 import { findClientTokenJob, insertClientToken } from "../store/client-token.repository.js";
+import { appendEvents } from "../store/event.repository.js";
 import {
   deleteJobRow,
   findVersionedJob,
@@ -133,6 +135,7 @@ export async function insertNewJob(trx: Transaction<DatabaseSchema>, fresh: NewJ
     job.id,
     userLog(job.createTime, "CREATE_JOB", "Job created; waiting for its files"),
   );
+  await appendEvents(trx, job.projectId, [jobCreatedEvent(job)], job.createTime);
 }
 
 /** A job as created: the new one, or the one its client token made before. */
@@ -326,8 +329,10 @@ export async function deleteJob(
   // Rows first: once they are gone no upload URL can add files and no listing offers the asset's, so
   // the sweeps below leave nothing reachable. The asset goes with its job, as MetaStudio's does.
   await ctx.database.db.transaction().execute(async (trx) => {
-    await deleteJobRow(trx, job.projectId, job.id);
+    // A delete that lost a race with another says nothing: the winner announced it.
+    if (!(await deleteJobRow(trx, job.projectId, job.id))) return;
     await deleteAssetsOfJob(trx, job.id);
+    await appendEvents(trx, job.projectId, [jobDeletedEvent(job)], ctx.now());
   });
   await ctx.blobs.deletePrefix(jobPrefix(job.id));
   if (job.assetId !== null) await ctx.blobs.deletePrefix(assetPrefix(job.assetId));

@@ -84,6 +84,7 @@ async function decide(
   const moved = await ctx.database.db.transaction().execute((trx) =>
     moveJob(trx, {
       jobId,
+      projectId: current.job.projectId,
       from: "MANUAL_VERIFYING",
       version: current.version,
       path,

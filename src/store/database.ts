@@ -11,6 +11,7 @@ import * as m0005 from "./migrations/0005-tasks.js";
 import * as m0006 from "./migrations/0006-admin-tokens.js";
 import * as m0007 from "./migrations/0007-credential-revocation.js";
 import * as m0008 from "./migrations/0008-assets.js";
+import * as m0009 from "./migrations/0009-events.js";
 import type { DatabaseSchema } from "./schema.js";
 
 export type DatabaseKind = "sqlite" | "postgres";
@@ -60,6 +61,7 @@ const MIGRATIONS: Record<string, Migration> = {
   "0006-admin-tokens": m0006,
   "0007-credential-revocation": m0007,
   "0008-assets": m0008,
+  "0009-events": m0009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

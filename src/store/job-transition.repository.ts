@@ -1,7 +1,9 @@
 import type { Kysely, Transaction } from "kysely";
+import { stateChangeEvents } from "../domain/events.js";
 import type { OperationLog } from "../domain/operation-log.js";
 import { type PipelinePolicy, stageQueuedIn } from "../domain/pipeline.js";
 import { canTransition, type JobState } from "../domain/states.js";
+import { appendEvents } from "./event.repository.js";
 import { type JobStatePatch, updateJobState } from "./job.repository.js";
 import { appendOperationLog } from "./operation-log.repository.js";
 import type { DatabaseSchema } from "./schema.js";
@@ -12,6 +14,8 @@ type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 /** A move of one job from the state it is in, read at `version`, along `path`. */
 export interface JobMove {
   readonly jobId: string;
+  /** The job's project, whose event sequence numbers the move's events. */
+  readonly projectId: string;
   readonly from: JobState;
   readonly version: number;
   /** States entered in order; the job ends in the last. Each step must be in the transition table. */
@@ -26,8 +30,8 @@ export interface JobMove {
 
 /**
  * Moves a job along `move.path` in the caller's transaction: one optimistic update to the final
- * state, one history entry per step, and the task the final state calls for — so the state and its
- * work commit together or not at all. False when the job is no longer at `move.version` (another
+ * state, one history entry and one event (the outbox) per step, and the task the final state calls
+ * for — so the state, its work and its announcement commit together or not at all. False when the job is no longer at `move.version` (another
  * change won); the caller's transaction then applies nothing of it.
  */
 export async function moveJob(trx: Executor, move: JobMove): Promise<boolean> {
@@ -62,6 +66,12 @@ export async function moveJob(trx: Executor, move: JobMove): Promise<boolean> {
     );
     from = to;
   }
+  await appendEvents(
+    trx,
+    move.projectId,
+    stateChangeEvents(move.jobId, move.from, move.path, move.log, move.patch?.assetId),
+    move.now,
+  );
   const stage = stageQueuedIn(last, move.policy);
   if (stage !== undefined)
     await enqueueTask(trx, { jobId: move.jobId, stage, jobState: last, now: move.now });

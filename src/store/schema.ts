@@ -216,3 +216,66 @@ export interface AssetsTable {
 export interface DatabaseSchema {
   assets: AssetsTable;
 }
+
+/** The last event number given out per project (migrations/0009-events.ts). */
+export interface EventSequencesTable {
+  project_id: string;
+  last_seq: number;
+}
+
+/** The outbox: one row per event, written in the transaction of the change it announces. */
+export interface EventsTable {
+  id: string;
+  project_id: string;
+  seq: number;
+  job_id: string | null;
+  type: string;
+  /** JSON of the event's data. */
+  payload: string;
+  create_time: number;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  project_id: string;
+  kind: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types; empty: all. */
+  event_types: string;
+  secret_sealed: string | null;
+  previous_secret_sealed: string | null;
+  previous_secret_until: number | null;
+  state: string;
+  disabled_reason: string | null;
+  failing_since: number | null;
+  create_time: number;
+  update_time: number;
+}
+
+export interface WebhookDeliveriesTable {
+  endpoint_id: string;
+  event_id: string;
+  job_id: string | null;
+  event_seq: number;
+  state: string;
+  attempts: Generated<number>;
+  next_attempt_at: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_status: number | null;
+  last_latency_ms: number | null;
+  last_response: string | null;
+  last_error: string | null;
+  last_attempt_at: number | null;
+  delivered_at: number | null;
+  create_time: number;
+  update_time: number;
+}
+
+export interface DatabaseSchema {
+  event_sequences: EventSequencesTable;
+  events: EventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+}

@@ -64,6 +64,7 @@ describe.each(ENGINES)("pipeline worker on %s", (engine) => {
     await t.runtime.database.db.transaction().execute(async (trx) => {
       await moveJob(trx, {
         jobId: id,
+        projectId: current.job.projectId,
         from: current.job.state,
         version: current.version,
         path: ["AUTO_VERIFYING"],
@@ -251,6 +252,7 @@ describe.each(ENGINES)("pipeline worker on %s", (engine) => {
       await t.runtime.database.db.transaction().execute((trx) =>
         moveJob(trx, {
           jobId: id,
+          projectId: current?.job.projectId ?? "",
           from,
           version: current?.version ?? 0,
           path: [to],

@@ -71,6 +71,7 @@ export async function jobWaitingForTraining(
   await db.transaction().execute((trx) =>
     moveJob(trx, {
       jobId: job.id,
+      projectId,
       from: "WAIT_FILE_UPLOAD",
       version: 1,
       path: TO_TRAINING,

@@ -1,0 +1,369 @@
+import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import type { DatabaseSchema, WebhookDeliveriesTable, WebhookEndpointsTable } from "./schema.js";
+
+type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
+
+export type EndpointKind = "standard" | "ice";
+export type EndpointState = "enabled" | "disabled";
+export type DeliveryState = "pending" | "delivering" | "delivered" | "failed";
+
+/** A place events are sent: a Doppel webhook or a project's ICE event callback. */
+export interface WebhookEndpoint {
+  readonly id: string;
+  readonly projectId: string;
+  readonly kind: EndpointKind;
+  readonly url: string;
+  readonly description: string | null;
+  readonly eventTypes: readonly string[];
+  readonly secretSealed: string | null;
+  readonly previousSecretSealed: string | null;
+  readonly previousSecretUntil: number | null;
+  readonly state: EndpointState;
+  readonly disabledReason: string | null;
+  readonly failingSince: number | null;
+  readonly createTime: number;
+  readonly updateTime: number;
+}
+
+function endpointFromRow(row: Selectable<WebhookEndpointsTable>): WebhookEndpoint {
+  const time = (value: number | null) => (value === null ? null : Number(value));
+  return {
+    id: row.id,
+    projectId: row.project_id,
+    kind: row.kind as EndpointKind,
+    url: row.url,
+    description: row.description,
+    eventTypes: JSON.parse(row.event_types) as string[],
+    secretSealed: row.secret_sealed,
+    previousSecretSealed: row.previous_secret_sealed,
+    previousSecretUntil: time(row.previous_secret_until),
+    state: row.state as EndpointState,
+    disabledReason: row.disabled_reason,
+    failingSince: time(row.failing_since),
+    createTime: Number(row.create_time),
+    updateTime: Number(row.update_time),
+  };
+}
+
+export async function insertEndpoint(db: Executor, endpoint: WebhookEndpoint): Promise<void> {
+  await db
+    .insertInto("webhook_endpoints")
+    .values({
+      id: endpoint.id,
+      project_id: endpoint.projectId,
+      kind: endpoint.kind,
+      url: endpoint.url,
+      description: endpoint.description,
+      event_types: JSON.stringify(endpoint.eventTypes),
+      secret_sealed: endpoint.secretSealed,
+      previous_secret_sealed: endpoint.previousSecretSealed,
+      previous_secret_until: endpoint.previousSecretUntil,
+      state: endpoint.state,
+      disabled_reason: endpoint.disabledReason,
+      failing_since: endpoint.failingSince,
+      create_time: endpoint.createTime,
+      update_time: endpoint.updateTime,
+    })
+    .execute();
+}
+
+/** A project's endpoints of `kind`, oldest first. */
+export async function listEndpoints(
+  db: Executor,
+  projectId: string,
+  kind: EndpointKind,
+): Promise<WebhookEndpoint[]> {
+  const rows = await db
+    .selectFrom("webhook_endpoints")
+    .selectAll()
+    .where("project_id", "=", projectId)
+    .where("kind", "=", kind)
+    .orderBy("create_time")
+    .orderBy("id")
+    .execute();
+  return rows.map(endpointFromRow);
+}
+
+/** One endpoint of a project, or undefined. */
+export async function findEndpoint(
+  db: Executor,
+  projectId: string,
+  endpointId: string,
+  kind: EndpointKind,
+): Promise<WebhookEndpoint | undefined> {
+  const row = await db
+    .selectFrom("webhook_endpoints")
+    .selectAll()
+    .where("id", "=", endpointId)
+    .where("project_id", "=", projectId)
+    .where("kind", "=", kind)
+    .executeTakeFirst();
+  return row === undefined ? undefined : endpointFromRow(row);
+}
+
+/** The endpoint by id alone, for the sender. */
+export async function findEndpointById(
+  db: Executor,
+  endpointId: string,
+): Promise<WebhookEndpoint | undefined> {
+  const row = await db
+    .selectFrom("webhook_endpoints")
+    .selectAll()
+    .where("id", "=", endpointId)
+    .executeTakeFirst();
+  return row === undefined ? undefined : endpointFromRow(row);
+}
+
+/** Changes an endpoint's settings; false when it is gone. */
+export async function updateEndpoint(
+  db: Executor,
+  endpointId: string,
+  patch: Partial<
+    Pick<
+      WebhookEndpoint,
+      | "url"
+      | "description"
+      | "eventTypes"
+      | "secretSealed"
+      | "previousSecretSealed"
+      | "previousSecretUntil"
+      | "state"
+      | "disabledReason"
+      | "failingSince"
+    >
+  >,
+  now: number,
+): Promise<boolean> {
+  const result = await db
+    .updateTable("webhook_endpoints")
+    .set({
+      ...(patch.url !== undefined && { url: patch.url }),
+      ...(patch.description !== undefined && { description: patch.description }),
+      ...(patch.eventTypes !== undefined && { event_types: JSON.stringify(patch.eventTypes) }),
+      ...(patch.secretSealed !== undefined && { secret_sealed: patch.secretSealed }),
+      ...(patch.previousSecretSealed !== undefined && { previous_secret_sealed: patch.previousSecretSealed }),
+      ...(patch.previousSecretUntil !== undefined && { previous_secret_until: patch.previousSecretUntil }),
+      ...(patch.state !== undefined && { state: patch.state }),
+      ...(patch.disabledReason !== undefined && { disabled_reason: patch.disabledReason }),
+      ...(patch.failingSince !== undefined && { failing_since: patch.failingSince }),
+      update_time: now,
+    })
+    .where("id", "=", endpointId)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+export async function deleteEndpoint(db: Executor, endpointId: string): Promise<boolean> {
+  const result = await db.deleteFrom("webhook_endpoints").where("id", "=", endpointId).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+/** One event's delivery to one endpoint, with what its last attempt got. */
+export interface Delivery {
+  readonly endpointId: string;
+  readonly eventId: string;
+  readonly jobId: string | null;
+  readonly eventSeq: number;
+  readonly state: DeliveryState;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly leaseOwner: string | null;
+  readonly lastStatus: number | null;
+  readonly lastLatencyMs: number | null;
+  readonly lastResponse: string | null;
+  readonly lastError: string | null;
+  readonly lastAttemptAt: number | null;
+  readonly deliveredAt: number | null;
+  readonly createTime: number;
+}
+
+function deliveryFromRow(row: Selectable<WebhookDeliveriesTable>): Delivery {
+  const time = (value: number | null) => (value === null ? null : Number(value));
+  return {
+    endpointId: row.endpoint_id,
+    eventId: row.event_id,
+    jobId: row.job_id,
+    eventSeq: Number(row.event_seq),
+    state: row.state as DeliveryState,
+    attempts: Number(row.attempts),
+    nextAttemptAt: Number(row.next_attempt_at),
+    leaseOwner: row.lease_owner,
+    lastStatus: time(row.last_status),
+    lastLatencyMs: time(row.last_latency_ms),
+    lastResponse: row.last_response,
+    lastError: row.last_error,
+    lastAttemptAt: time(row.last_attempt_at),
+    deliveredAt: time(row.delivered_at),
+    createTime: Number(row.create_time),
+  };
+}
+
+/**
+ * Claims the next delivery due for `owner` until `now + leaseMs`: a pending one whose time has come,
+ * or one whose sender stopped (its lease ran out: the process died mid-send, so the receiver may have
+ * it; it is sent again with the same event id). Only enabled endpoints, and per endpoint and job in
+ * event order: a delivery waits while an earlier event of its job is still pending or being sent to
+ * the same endpoint.
+ *
+ * A probe, then a compare-and-set update that repeats the probe's conditions: of two senders that
+ * probed the same row, one update matches and the other matches nothing and probes again. No
+ * transaction is held across the two, so SQLite never has to upgrade a read lock (which fails at
+ * once when another process wrote meanwhile) and PostgreSQL holds no lock while a send runs.
+ */
+export async function claimDelivery(
+  db: Executor,
+  claim: { readonly owner: string; readonly now: number; readonly leaseMs: number },
+): Promise<Delivery | undefined> {
+  for (let tries = 0; tries < 5; tries++) {
+    let lost = false;
+    for (const state of ["delivering", "pending"] as const) {
+      const target = await probeDue(db, state, claim.now);
+      if (target === undefined) continue;
+      const row = await db
+        .updateTable("webhook_deliveries")
+        .set({
+          state: "delivering",
+          lease_owner: claim.owner,
+          lease_until: claim.now + claim.leaseMs,
+          update_time: claim.now,
+        })
+        .where("endpoint_id", "=", target.endpoint_id)
+        .where("event_id", "=", target.event_id)
+        .where("state", "=", state)
+        .$if(state === "pending", (q) => q.where("next_attempt_at", "<=", claim.now))
+        .$if(state === "delivering", (q) => q.where("lease_until", "<", claim.now))
+        .returningAll()
+        .executeTakeFirst();
+      if (row) return deliveryFromRow(row);
+      lost = true;
+    }
+    if (!lost) return undefined;
+  }
+  return undefined;
+}
+
+/** The first delivery in `state` that may be sent now (see `claimDelivery`). */
+function probeDue(db: Executor, state: "pending" | "delivering", now: number) {
+  return db
+    .selectFrom("webhook_deliveries as d")
+    .innerJoin("webhook_endpoints as e", "e.id", "d.endpoint_id")
+    .select(["d.endpoint_id", "d.event_id"])
+    .where("e.state", "=", "enabled")
+    .where("d.state", "=", state)
+    .$if(state === "pending", (q) => q.where("d.next_attempt_at", "<=", now))
+    .$if(state === "delivering", (q) => q.where("d.lease_until", "<", now))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom("webhook_deliveries as p")
+            .select(sql.lit(1).as("one"))
+            .whereRef("p.endpoint_id", "=", "d.endpoint_id")
+            .whereRef("p.job_id", "=", "d.job_id")
+            .whereRef("p.event_seq", "<", "d.event_seq")
+            .where("p.state", "in", ["pending", "delivering"]),
+        ),
+      ),
+    )
+    .orderBy("d.next_attempt_at")
+    .orderBy("d.event_seq")
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** What one attempt got: the receiver's status (null: no answer), how long it took, what it said. */
+export interface AttemptResult {
+  readonly ok: boolean;
+  readonly status: number | null;
+  readonly latencyMs: number;
+  readonly response: string | null;
+  readonly error: string | null;
+}
+
+/**
+ * Records an attempt of `owner`'s claimed delivery: delivered, or pending again at `retryAt`, or
+ * failed for good when `retryAt` is undefined. False when the claim was no longer `owner`'s (its lease
+ * ran out and another sender took it), in which case nothing is written.
+ */
+export async function recordAttempt(
+  db: Executor,
+  attempt: {
+    readonly endpointId: string;
+    readonly eventId: string;
+    readonly owner: string;
+    readonly now: number;
+    readonly result: AttemptResult;
+    readonly retryAt?: number;
+  },
+): Promise<boolean> {
+  const { result } = attempt;
+  const state: DeliveryState = result.ok ? "delivered" : attempt.retryAt === undefined ? "failed" : "pending";
+  const updated = await db
+    .updateTable("webhook_deliveries")
+    .set((eb) => ({
+      state,
+      attempts: eb("attempts", "+", 1),
+      lease_owner: null,
+      lease_until: null,
+      last_status: result.status,
+      last_latency_ms: result.latencyMs,
+      last_response: result.response,
+      last_error: result.error,
+      last_attempt_at: attempt.now,
+      ...(result.ok && { delivered_at: attempt.now }),
+      ...(attempt.retryAt !== undefined && { next_attempt_at: attempt.retryAt }),
+      update_time: attempt.now,
+    }))
+    .where("endpoint_id", "=", attempt.endpointId)
+    .where("event_id", "=", attempt.eventId)
+    .where("state", "=", "delivering")
+    .where("lease_owner", "=", attempt.owner)
+    .executeTakeFirst();
+  return updated.numUpdatedRows > 0n;
+}
+
+/** An endpoint's deliveries, newest first, optionally in one state, with the total. */
+export async function listDeliveries(
+  db: Executor,
+  query: {
+    readonly endpointId: string;
+    readonly state?: DeliveryState;
+    readonly offset: number;
+    readonly limit: number;
+  },
+): Promise<{ count: number; deliveries: Delivery[] }> {
+  const base = db
+    .selectFrom("webhook_deliveries")
+    .where("endpoint_id", "=", query.endpointId)
+    .$if(query.state !== undefined, (q) => q.where("state", "=", query.state as DeliveryState));
+  const [{ count }, rows] = await Promise.all([
+    base.select((eb) => eb.fn.countAll<number>().as("count")).executeTakeFirstOrThrow(),
+    base
+      .selectAll()
+      .orderBy("create_time", "desc")
+      .orderBy("event_seq", "desc")
+      .offset(query.offset)
+      .limit(query.limit)
+      .execute(),
+  ]);
+  return { count: Number(count), deliveries: rows.map(deliveryFromRow) };
+}
+
+/**
+ * Sends deliveries of an endpoint again, now: those of `eventIds`, or every failed one. A delivery
+ * being sent at this moment is left alone. Returns how many were queued.
+ */
+export async function redeliver(
+  db: Executor,
+  request: { readonly endpointId: string; readonly eventIds?: readonly string[]; readonly now: number },
+): Promise<number> {
+  const result = await db
+    .updateTable("webhook_deliveries")
+    .set({ state: "pending", next_attempt_at: request.now, update_time: request.now })
+    .where("endpoint_id", "=", request.endpointId)
+    .$if(request.eventIds === undefined, (q) => q.where("state", "=", "failed"))
+    .$if(request.eventIds !== undefined, (q) =>
+      q.where("event_id", "in", [...(request.eventIds as string[])]).where("state", "!=", "delivering"),
+    )
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
