@@ -1,5 +1,6 @@
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import ipaddr from "ipaddr.js";
 import { REVIEW_MODES, STAGES, type Stage } from "../domain/pipeline.js";
 
 /** Everything Doppel can be configured with, validated and frozen. */
@@ -39,6 +40,26 @@ export interface Config {
       };
   /** How submitted jobs move: see src/domain/pipeline.ts and src/pipeline/. */
   readonly pipeline: PipelineConfig;
+  /** How events reach webhooks and ICE callbacks (src/pipeline/event-sender.ts). */
+  readonly webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** CIDR ranges a webhook may point into although they are private, loopback or link-local. */
+  readonly allowedNetworks: readonly string[];
+  /** Longest a receiver may take to answer one delivery. */
+  readonly timeoutMs: number;
+  /** How long a delivery is retried after its event, before it is marked failed. */
+  readonly retryWindowMs: number;
+  /** First retry delay; each next one doubles, up to `retryCapMs`, with jitter. */
+  readonly retryBaseMs: number;
+  readonly retryCapMs: number;
+  /** An endpoint whose every attempt failed for this long is disabled until re-enabled. */
+  readonly disableAfterMs: number;
+  /** Deliveries a worker process sends at once. */
+  readonly concurrency: number;
+  /** Interval of the live stream's comment lines, which keep proxies from closing an idle stream. */
+  readonly heartbeatMs: number;
 }
 
 export interface PipelineConfig {
@@ -197,6 +218,29 @@ export const SETTINGS = [
     "(built-in reference trainer)",
     "worker: a program that trains, with {input} and {output} directories",
   ],
+  [
+    "",
+    "DOPPEL_WEBHOOK_ALLOW_NETWORKS",
+    "(none)",
+    "CIDR ranges webhooks may point into although private, loopback or link-local, e.g. 127.0.0.0/8,10.0.0.0/8",
+  ],
+  ["", "DOPPEL_WEBHOOK_TIMEOUT_SECONDS", "10", "longest a webhook receiver may take to answer"],
+  ["", "DOPPEL_WEBHOOK_RETRY_HOURS", "26", "how long a failing delivery is retried (backoff with jitter)"],
+  [
+    "",
+    "DOPPEL_WEBHOOK_RETRY_BASE_MS",
+    "5000",
+    "first retry delay; doubles per attempt up to DOPPEL_WEBHOOK_RETRY_CAP_SECONDS",
+  ],
+  ["", "DOPPEL_WEBHOOK_RETRY_CAP_SECONDS", "3600", "longest delay between two attempts"],
+  [
+    "",
+    "DOPPEL_WEBHOOK_DISABLE_AFTER_HOURS",
+    "72",
+    "a webhook whose every attempt failed this long is disabled",
+  ],
+  ["", "DOPPEL_WEBHOOK_CONCURRENCY", "4", "worker: deliveries sent at once"],
+  ["", "DOPPEL_EVENTS_HEARTBEAT_SECONDS", "15", "interval of the live event stream's keep-alive comments"],
 ] as const;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -238,7 +282,50 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     maxConnections: integer("DOPPEL_MAX_CONNECTIONS", env.DOPPEL_MAX_CONNECTIONS ?? "1024", 1, 1_000_000),
     blobStore: blobStoreConfig(flags.blobStore ?? env.DOPPEL_BLOB_STORE ?? "local", dataDir, env),
     pipeline: pipelineConfig(flags, env),
+    webhooks: webhookConfig(env),
   });
+}
+
+function webhookConfig(env: NodeJS.ProcessEnv): WebhookConfig {
+  const networks = nonEmpty(env.DOPPEL_WEBHOOK_ALLOW_NETWORKS);
+  const allowedNetworks =
+    networks === undefined
+      ? []
+      : networks
+          .split(",")
+          .map((n) => n.trim())
+          .filter(Boolean);
+  for (const network of allowedNetworks) {
+    if (!isCidr(network))
+      throw new Error(`DOPPEL_WEBHOOK_ALLOW_NETWORKS: ${JSON.stringify(network)} is not a CIDR range`);
+  }
+  const hours = 3600 * 1000;
+  return {
+    allowedNetworks,
+    timeoutMs:
+      integer("DOPPEL_WEBHOOK_TIMEOUT_SECONDS", env.DOPPEL_WEBHOOK_TIMEOUT_SECONDS ?? "10", 1, 300) * 1000,
+    retryWindowMs:
+      integer("DOPPEL_WEBHOOK_RETRY_HOURS", env.DOPPEL_WEBHOOK_RETRY_HOURS ?? "26", 1, 24 * 30) * hours,
+    retryBaseMs: integer(
+      "DOPPEL_WEBHOOK_RETRY_BASE_MS",
+      env.DOPPEL_WEBHOOK_RETRY_BASE_MS ?? "5000",
+      10,
+      3_600_000,
+    ),
+    retryCapMs:
+      integer("DOPPEL_WEBHOOK_RETRY_CAP_SECONDS", env.DOPPEL_WEBHOOK_RETRY_CAP_SECONDS ?? "3600", 1, 86400) *
+      1000,
+    disableAfterMs:
+      integer(
+        "DOPPEL_WEBHOOK_DISABLE_AFTER_HOURS",
+        env.DOPPEL_WEBHOOK_DISABLE_AFTER_HOURS ?? "72",
+        1,
+        24 * 365,
+      ) * hours,
+    concurrency: integer("DOPPEL_WEBHOOK_CONCURRENCY", env.DOPPEL_WEBHOOK_CONCURRENCY ?? "4", 1, 256),
+    heartbeatMs:
+      integer("DOPPEL_EVENTS_HEARTBEAT_SECONDS", env.DOPPEL_EVENTS_HEARTBEAT_SECONDS ?? "15", 1, 3600) * 1000,
+  };
 }
 
 function pipelineConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv): PipelineConfig {
@@ -326,4 +413,13 @@ function integer(name: string, raw: string, min: number, max: number): number {
     throw new Error(`${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   }
   return value;
+}
+
+function isCidr(value: string): boolean {
+  try {
+    ipaddr.parseCIDR(value);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -42,6 +42,8 @@ export const ERROR_CODES = [
   "JOB_NOT_FOUND",
   /** A named asset (trained avatar) does not exist in the caller's project. */
   "ASSET_NOT_FOUND",
+  /** A named webhook does not exist in the caller's project. */
+  "WEBHOOK_NOT_FOUND",
   /** The job's state does not allow the operation. */
   "INVALID_STATE",
   /** Another request changed the job at the same moment; the caller may retry. */

@@ -42,7 +42,7 @@ export interface EventData {
   readonly description?: string;
   readonly error_code?: string | null;
   /** Why a check failed or what to redo, as the job's history says. */
-  readonly reasons?: readonly string[];
+  readonly reasons?: string[];
   readonly asset_id?: string | null;
 }
 
@@ -154,5 +154,20 @@ export function assetPublishedEvent(
     type: "asset.published",
     jobId: job.id,
     data: { job_id: job.id, job_name: job.name, asset_id: assetId },
+  };
+}
+
+/**
+ * An event as clients see it — a webhook's body and a stream's `data` — in the shape Standard Webhooks
+ * recommends (`type`, `timestamp`, `data`), with its id and per-project sequence number.
+ */
+export function eventJson(event: StoredEvent) {
+  return {
+    id: event.id,
+    type: event.type,
+    timestamp: new Date(event.createTime).toISOString(),
+    project_id: event.projectId,
+    sequence: event.seq,
+    data: event.data,
   };
 }

@@ -1,17 +1,29 @@
+import type { SecretBox } from "../auth/secret-box.js";
 import type { Config } from "../config/config.js";
 import { builtInStages, loadVerifyPolicy } from "./built-in.js";
+import { EventSender } from "./event-sender.js";
 import type { PipelineContext, PipelineLogger } from "./stage.js";
 import { commandTrainer } from "./trainers/command.trainer.js";
 import { Worker } from "./worker.js";
 
-/** A running pipeline worker; `stop` hands its running tasks back to the queue and frees the models. */
+/**
+ * A running pipeline worker and event sender; `stop` hands running tasks back to the queue, lets the
+ * deliveries in flight finish and frees the models.
+ */
 export interface RunningPipeline {
   readonly worker: Worker;
+  readonly sender: EventSender;
   stop(): Promise<void>;
 }
 
-/** Starts the built-in stages as configured (`--stages`, `--concurrency`, `--trainer-command`, policies). */
-export async function startPipeline(ctx: PipelineContext, log: PipelineLogger): Promise<RunningPipeline> {
+/**
+ * Starts the built-in stages as configured (`--stages`, `--concurrency`, `--trainer-command`,
+ * policies), and the sender of webhook deliveries: every worker process sends events.
+ */
+export async function startPipeline(
+  ctx: PipelineContext & { readonly secrets: SecretBox },
+  log: PipelineLogger,
+): Promise<RunningPipeline> {
   const stages = await builtInStages(ctx.config);
   const worker = new Worker(ctx, {
     handlers: stages.handlers,
@@ -21,14 +33,17 @@ export async function startPipeline(ctx: PipelineContext, log: PipelineLogger): 
     log,
   });
   worker.start();
+  const sender = new EventSender(ctx, { secrets: ctx.secrets, log });
+  sender.start();
   log.info(
     { stages: worker.stages, concurrency: ctx.config.pipeline.concurrency, policy: stages.policy.name },
     "pipeline worker started",
   );
   return {
     worker,
+    sender,
     async stop() {
-      await worker.stop();
+      await Promise.all([worker.stop(), sender.stop()]);
       await stages.close();
     },
   };

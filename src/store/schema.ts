@@ -246,6 +246,7 @@ export interface WebhookEndpointsTable {
   secret_sealed: string | null;
   previous_secret_sealed: string | null;
   previous_secret_until: number | null;
+  auth_switch: number | null;
   state: string;
   disabled_reason: string | null;
   failing_since: number | null;

@@ -18,6 +18,8 @@ export interface WebhookEndpoint {
   readonly secretSealed: string | null;
   readonly previousSecretSealed: string | null;
   readonly previousSecretUntil: number | null;
+  /** ICE's AuthSwitch (false for webhooks, which are always signed). */
+  readonly authSwitch: boolean;
   readonly state: EndpointState;
   readonly disabledReason: string | null;
   readonly failingSince: number | null;
@@ -37,6 +39,7 @@ function endpointFromRow(row: Selectable<WebhookEndpointsTable>): WebhookEndpoin
     secretSealed: row.secret_sealed,
     previousSecretSealed: row.previous_secret_sealed,
     previousSecretUntil: time(row.previous_secret_until),
+    authSwitch: row.auth_switch === 1,
     state: row.state as EndpointState,
     disabledReason: row.disabled_reason,
     failingSince: time(row.failing_since),
@@ -58,6 +61,7 @@ export async function insertEndpoint(db: Executor, endpoint: WebhookEndpoint): P
       secret_sealed: endpoint.secretSealed,
       previous_secret_sealed: endpoint.previousSecretSealed,
       previous_secret_until: endpoint.previousSecretUntil,
+      auth_switch: endpoint.kind === "ice" ? Number(endpoint.authSwitch) : null,
       state: endpoint.state,
       disabled_reason: endpoint.disabledReason,
       failing_since: endpoint.failingSince,
@@ -127,6 +131,7 @@ export async function updateEndpoint(
       | "secretSealed"
       | "previousSecretSealed"
       | "previousSecretUntil"
+      | "authSwitch"
       | "state"
       | "disabledReason"
       | "failingSince"
@@ -143,6 +148,7 @@ export async function updateEndpoint(
       ...(patch.secretSealed !== undefined && { secret_sealed: patch.secretSealed }),
       ...(patch.previousSecretSealed !== undefined && { previous_secret_sealed: patch.previousSecretSealed }),
       ...(patch.previousSecretUntil !== undefined && { previous_secret_until: patch.previousSecretUntil }),
+      ...(patch.authSwitch !== undefined && { auth_switch: Number(patch.authSwitch) }),
       ...(patch.state !== undefined && { state: patch.state }),
       ...(patch.disabledReason !== undefined && { disabled_reason: patch.disabledReason }),
       ...(patch.failingSince !== undefined && { failing_since: patch.failingSince }),

@@ -56,6 +56,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // After a rotation the old secret signs too, until it expires, so receivers can switch over.
     .addColumn("previous_secret_sealed", "text")
     .addColumn("previous_secret_until", "bigint")
+    // ICE's AuthSwitch: 1 when callbacks carry X-ICE-TIMESTAMP / X-ICE-SIGNATURE (null for webhooks).
+    .addColumn("auth_switch", "integer")
     .addColumn("state", "varchar(16)", (c) => c.notNull())
     .addColumn("disabled_reason", "text")
     // Since when every attempt has failed (null while the last one succeeded): what auto-disable measures.

@@ -25,6 +25,7 @@ export const ICE_ERRORS: Readonly<Record<ErrorCode, { status: number; code: stri
   PROJECT_NOT_FOUND: { status: 404, code: "InvalidParameter" },
   JOB_NOT_FOUND: { status: 404, code: "InvalidParameter.JobNotFound" },
   ASSET_NOT_FOUND: { status: 404, code: "InvalidParameter.AvatarNotFound" },
+  WEBHOOK_NOT_FOUND: { status: 404, code: "InvalidParameter.WebhookNotFound" },
   INVALID_STATE: { status: 409, code: "OperationDenied.JobStatus" },
   CONFLICT: { status: 409, code: "OperationConflict" },
   CLIENT_TOKEN_USED: { status: 409, code: "OperationDenied.ClientTokenUsed" },

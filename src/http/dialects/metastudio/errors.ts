@@ -26,6 +26,8 @@ export const METASTUDIO_ERRORS: Readonly<Record<ErrorCode, { status: number; cod
   // The asset library answers an unknown asset with 400 MSS.10001001 "Asset not found" (its error-code
   // page; see docs/design/asset-apis.md §1), unlike the job APIs' 404.
   ASSET_NOT_FOUND: { status: 400, code: "MSS.10001001" },
+  // Doppel's own API (MetaStudio has no webhooks): a code in the job range's style.
+  WEBHOOK_NOT_FOUND: { status: 404, code: "MSS.10002008" },
   INVALID_STATE: { status: 409, code: "MSS.10002002" },
   CONFLICT: { status: 409, code: "MSS.10002004" },
   CLIENT_TOKEN_USED: { status: 409, code: "MSS.10002006" },

@@ -16,6 +16,7 @@ import { EmptyBody } from "../../schemas/empty-body.js";
 import { ErrorSchema } from "../../schemas/error-body.js";
 import { strictIntegerQuery } from "../../schemas/strict-integers.js";
 import { assetRoutes } from "./asset-routes.js";
+import { eventRoutes } from "./event-routes.js";
 import { jobInputOf, parseListQuery } from "./parse.js";
 import { presentBasicInfo, presentDetail } from "./presenter.js";
 import {
@@ -89,6 +90,7 @@ export async function metaStudioRoutes(
 
   commandRoute(app, ctx);
   assetRoutes(app, ctx, callerOf, originOf);
+  eventRoutes(app, ctx, callerOf);
 
   app.post(
     JOBS_PATH,
