@@ -146,7 +146,8 @@ export class EventSender {
     const delivery = await claimDelivery(this.#ctx.database.db, {
       owner: this.owner,
       now: this.#ctx.now(),
-      leaseMs: webhooks.timeoutMs + 30_000,
+      // Long enough for one send (bounded by the timeout) and its record; a dead sender's claim is retaken soon after.
+      leaseMs: webhooks.timeoutMs + 5000,
     });
     if (delivery === undefined) return false;
     await this.#send(delivery);
