@@ -248,6 +248,14 @@ describe.each(ENGINES)("every documented operation on %s answers as documented",
     expect((await call("GetAvatar", { AvatarId: avatar })).status).toBe(200);
     expect(await status(call("GetAvatar", { AvatarId: "0".repeat(32) }))).toBe(404);
 
+    // The event callback (top-level answers). Its list names no event Doppel announces, and no sender
+    // runs here: nothing is ever posted to the (public, so always allowed) address.
+    const callback = { CallbackURL: "http://1.2.3.4/doppel-walk", EventTypeList: "ProduceMediaComplete" };
+    expect((await call("SetEventCallback", callback)).body.Success).toBe(true);
+    expect(await status(call("SetEventCallback", { CallbackType: "MNS" }))).toBe(400);
+    expect((await call("GetEventCallback")).body.CallbackURL).toBe(callback.CallbackURL);
+    expect(await status(iceCall(client, "GetEventCallback", {}, { version: "2019-01-01" }))).toBe(400);
+
     // Calls that reach no action are answered in the envelope every action documents for errors.
     expect(await status(call("NoSuchAction"))).toBe(404);
     expect(await status(iceCall(client, "ListAvatars", {}, { version: "2019-01-01" }))).toBe(400);

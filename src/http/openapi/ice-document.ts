@@ -1,4 +1,4 @@
-import { ICE_ACTIONS } from "../dialects/ice/routes.js";
+import { ICE_ACTIONS, type IceAction } from "../dialects/ice/routes.js";
 import { ICE_VERSION } from "../dialects/ice/schemas.js";
 import { type DocumentDefinition, openApiDocument } from "./document-shell.js";
 import { closeObjects, type JsonObject, plainSchema } from "./json-schema.js";
@@ -30,13 +30,15 @@ const ICE: DocumentDefinition = {
       "ICE's avatar-training RPC actions as Doppel answers them, so Alibaba's SDKs work unchanged. Every " +
       "action is a call to `/` naming it in `Action` (or, signed with ACS3, in `x-acs-action`) with " +
       `\`Version=${ICE_VERSION}\`; each is listed here under the path \`/#<Action>\`, which stands for ` +
-      "`/` (a fragment is never sent). Answers are `{RequestId, Data, Success}`, errors " +
-      "`{RequestId, HostId, Code, Message, Recommend}`.",
+      "`/` (a fragment is never sent). Answers are `{RequestId, Data, Success}` — except the event " +
+      "callback's, which are top-level as ICE's are (`{RequestId, Success}`, `{RequestId, CallbackURL, …}`) — " +
+      "errors `{RequestId, HostId, Code, Message, Recommend}`.",
   },
   tags: [
     { name: "Avatar training jobs", description: "Jobs that train an avatar from a person's video" },
     { name: "Media", description: "Files a job is made from" },
     { name: "Avatars", description: "What finished jobs produced" },
+    { name: "Event callbacks", description: "Where ICE's AvatarTrainingComplete callbacks are POSTed" },
   ],
   securitySchemes: {
     Acs3HmacSha256: {
@@ -73,7 +75,39 @@ const ACTIONS: Record<string, { summary: string; tag: string }> = {
   DeleteAvatarTrainingJob: { summary: "Delete a job in Init or Fail", tag: "Avatar training jobs" },
   GetAvatar: { summary: "Show a trained avatar", tag: "Avatars" },
   ListAvatars: { summary: "List trained avatars", tag: "Avatars" },
+  SetEventCallback: { summary: "Set the account's event callback (HTTP only)", tag: "Event callbacks" },
+  GetEventCallback: { summary: "Show the account's event callback", tag: "Event callbacks" },
 };
+
+const REQUEST_ID: JsonObject = { type: "string", description: "This request's id, an upper-case UUID" };
+
+/**
+ * An action's 200 body: `{RequestId, Data, Success}` around its result, or for a `flat` action its
+ * result's own fields beside RequestId (the result is an object schema: its properties and required
+ * names are lifted into the body).
+ */
+function successBody(action: IceAction): JsonObject {
+  const result = plainSchema(action.data);
+  if (action.envelope === "data") {
+    return {
+      type: "object",
+      required: ["RequestId", "Data", "Success"],
+      properties: { RequestId: REQUEST_ID, Data: result, Success: { const: true } },
+    };
+  }
+  const { properties, required } = result;
+  if (result.type !== "object" || !isObject(properties)) {
+    throw new Error("a flat ICE action's result must be an object schema");
+  }
+  return {
+    type: "object",
+    required: ["RequestId", ...(Array.isArray(required) ? (required as string[]) : [])],
+    properties: { RequestId: REQUEST_ID, ...properties },
+  };
+}
+
+const isObject = (value: unknown): value is JsonObject =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** The OpenAPI path that stands for one RPC action (see iceDocument). */
 export function actionPath(action: string): string {
@@ -85,8 +119,9 @@ export function actionPath(action: string): string {
  * `Version` among the parameters, but OpenAPI keys operations by path and method, and a query string
  * in a path key is not valid OpenAPI. So each action gets the path `/#<Action>`: a fragment, which a
  * URL never sends, so the request still goes to `/`; the body schema pins `Action` and `Version` to
- * their one value. The document stays valid OpenAPI 3.1, lists every action as its own operation with its own
- * parameters and `Data`, and `x-rpc-action` names the action for tools that want it.
+ * their one value. The document stays valid OpenAPI 3.1, lists every action as its own operation with
+ * its own parameters and answer (`Data`, or a flat action's fields), and `x-rpc-action` names the
+ * action for tools that want it.
  */
 export function iceDocument(): JsonObject {
   const paths: Record<string, JsonObject> = {};
@@ -103,15 +138,7 @@ export function iceDocument(): JsonObject {
         ...(params.properties as JsonObject),
       },
     };
-    const envelope: JsonObject = {
-      type: "object",
-      required: ["RequestId", "Data", "Success"],
-      properties: {
-        RequestId: { type: "string", description: "This request's id, an upper-case UUID" },
-        Data: plainSchema(action.data),
-        Success: { const: true },
-      },
-    };
+    const envelope = successBody(action);
     const error = { $ref: "#/components/schemas/IceError" };
     paths[actionPath(name)] = {
       post: {

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DoppelError } from "../../../domain/errors.js";
 import type { Caller } from "../../../services/caller.js";
 import type { ServiceContext } from "../../../services/context.js";
+import { getIceEventCallback, setIceEventCallback } from "../../../services/ice-callbacks.service.js";
 import {
   createIceJob,
   deleteIceJob,
@@ -25,25 +26,38 @@ import {
   GetAvatarData,
   GetAvatarParams,
   GetAvatarTrainingJobData,
+  GetEventCallbackParams,
+  GetEventCallbackResult,
   JobIdData,
   JobIdParams,
   ListAvatarsData,
   ListAvatarsParams,
   ListAvatarTrainingJobsData,
   ListAvatarTrainingJobsParams,
+  SetEventCallbackParams,
+  SetEventCallbackResult,
   UpdateAvatarTrainingJobParams,
 } from "./schemas.js";
 
 /**
- * One RPC action: its parameters, its `Data`, and its handler, which parses the parameters, calls one
- * service function and presents the result — the route of an RPC API. The schemas document the action
- * (OpenAPI) as the MetaStudio routes' schemas document theirs.
+ * How an action's result is answered: `data` — `{RequestId, Data: result, Success: true}`, as the
+ * avatar actions answer; `flat` — `{RequestId, ...result}`, the result's fields beside RequestId, as
+ * ICE's SetEventCallback and GetEventCallback answer (their result is an object schema).
+ */
+export type IceEnvelope = "data" | "flat";
+
+/**
+ * One RPC action: its parameters, its result, how the result is wrapped, and its handler, which parses
+ * the parameters, calls one service function and presents the result — the route of an RPC API. The
+ * schemas document the action (OpenAPI) as the MetaStudio routes' schemas document theirs.
  */
 export interface IceAction {
   readonly params: TObject;
   /** Parameters the action cannot go without: optional in `params`, so a missing one is MissingParameter. */
   readonly required: readonly string[];
+  /** The result: `Data` in the `data` envelope; for `flat`, an object whose fields sit beside RequestId. */
   readonly data: TSchema;
+  readonly envelope: IceEnvelope;
   readonly run: (
     ctx: ServiceContext,
     caller: Caller,
@@ -57,11 +71,13 @@ function action<P extends TObject, D extends TSchema>(
   required: ReadonlyArray<keyof Static<P> & string>,
   data: D,
   run: (ctx: ServiceContext, caller: Caller, p: Static<P>, origin: string) => Promise<Static<D>>,
+  envelope: IceEnvelope = "data",
 ): IceAction {
   return {
     params,
     required,
     data,
+    envelope,
     run: (ctx, caller, raw, origin) => run(ctx, caller, validateParams(params, required, raw), origin),
   };
 }
@@ -160,6 +176,41 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
     );
     return { AvatarList: avatars.map(presentAvatarListItem), TotalCount: count };
   }),
+
+  SetEventCallback: action(
+    SetEventCallbackParams,
+    [],
+    SetEventCallbackResult,
+    async (ctx, caller, p) => {
+      await setIceEventCallback(ctx, caller, {
+        callbackType: p.CallbackType,
+        callbackQueueName: p.CallbackQueueName,
+        callbackUrl: p.CallbackURL,
+        eventTypeList: p.EventTypeList,
+        authSwitch: p.AuthSwitch,
+        authKey: p.AuthKey,
+      });
+      return { Success: true as const };
+    },
+    "flat",
+  ),
+
+  GetEventCallback: action(
+    GetEventCallbackParams,
+    [],
+    GetEventCallbackResult,
+    async (ctx, caller) => {
+      const callback = await getIceEventCallback(ctx, caller);
+      return {
+        ...(callback.callbackType !== undefined && { CallbackType: callback.callbackType }),
+        ...(callback.callbackUrl !== undefined && { CallbackURL: callback.callbackUrl }),
+        ...(callback.eventTypeList !== undefined && { EventTypeList: callback.eventTypeList }),
+        ...(callback.authSwitch !== undefined && { AuthSwitch: callback.authSwitch }),
+        ...(callback.authKey !== undefined && { AuthKey: callback.authKey }),
+      };
+    },
+    "flat",
+  ),
 };
 
 /** Alibaba Cloud ICE's RPC API on `/`: the action comes from `Action` or (signed ACS3 only) `x-acs-action`. */
@@ -178,8 +229,13 @@ export async function iceRoutes(app: FastifyInstance, opts: { ctx: ServiceContex
         `Action ${JSON.stringify(actionName.slice(0, 64))} is not an ICE API that Doppel serves`,
       );
     }
-    const data = await action.run(ctx, { principal }, params, `${request.protocol}://${request.host}`);
-    return reply.send({ RequestId: iceRequestId(request), Data: data, Success: true });
+    const result = await action.run(ctx, { principal }, params, `${request.protocol}://${request.host}`);
+    const requestId = iceRequestId(request);
+    return reply.send(
+      action.envelope === "flat"
+        ? { RequestId: requestId, ...(result as object) }
+        : { RequestId: requestId, Data: result, Success: true },
+    );
   };
   app.get("/", handler);
   app.post("/", handler);

@@ -198,3 +198,48 @@ export const ListAvatarsData = Type.Object(
   { AvatarList: Type.Array(AvatarListItem), TotalCount: Type.Integer() },
   { additionalProperties: false },
 );
+
+/*
+ * ICE's event callback (help.aliyun.com/zh/ims/developer-reference/api-ice-2020-11-09-seteventcallback
+ * and …-geteventcallback). Unlike the avatar actions these answer top-level fields, as ICE does: no
+ * `Data` wrapper. Values are checked by the service (setIceEventCallback), which answers MNS with why
+ * it is not offered; the schemas name ICE's parameters and document them.
+ */
+
+export const SetEventCallbackParams = Type.Object({
+  CallbackType: Type.Optional(Text("HTTP (the default); MNS is refused: Doppel has no MNS queues")),
+  CallbackQueueName: Type.Optional(Text("an MNS queue (ice-callback-…); refused, as MNS is")),
+  CallbackURL: Type.Optional(Text("the http or https URL to POST callbacks to, at most 256 bytes")),
+  EventTypeList: Type.Optional(
+    Text("event types, comma-separated, e.g. AvatarTrainingComplete; empty turns callbacks off"),
+  ),
+  AuthSwitch: Type.Optional(Text("on or off (the default): sign callbacks with AuthKey")),
+  AuthKey: Type.Optional(Text("at most 32 letters and digits, with upper case, lower case and a digit")),
+});
+export type SetEventCallbackParams = Static<typeof SetEventCallbackParams>;
+
+/** GetEventCallback takes no parameters. */
+export const GetEventCallbackParams = Type.Object({});
+export type GetEventCallbackParams = Static<typeof GetEventCallbackParams>;
+
+/** SetEventCallback's answer besides RequestId. */
+export const SetEventCallbackResult = Type.Object(
+  { Success: Type.Literal(true, { description: "the callback was set" }) },
+  { additionalProperties: false },
+);
+
+/**
+ * GetEventCallback's answer besides RequestId: the callback as set, each field absent while none is
+ * set. CallbackQueueName is ICE's field for MNS, which Doppel never has, so it is never sent.
+ */
+export const GetEventCallbackResult = Type.Object(
+  {
+    CallbackType: Type.Optional(Type.Literal("HTTP")),
+    CallbackQueueName: Type.Optional(Type.String({ description: "never sent: Doppel has no MNS queues" })),
+    CallbackURL: Type.Optional(Type.String()),
+    EventTypeList: Type.Optional(Type.String({ description: "event types, comma-separated" })),
+    AuthSwitch: Type.Optional(OneOf(["on", "off"] as const)),
+    AuthKey: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
