@@ -200,8 +200,8 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
             ),
           ),
           project: mostly(fc.constant(project.id), fc.constantFrom("0".repeat(32), "x")),
-          // The asset library lives beside the jobs API, under the same authentication.
-          assets: fc.boolean(),
+          // The asset library and Doppel's events API live beside the jobs API, under the same authentication.
+          area: fc.constantFrom("jobs", "assets", "webhooks", "events"),
           query: mostly(
             fc.constantFrom(
               "",
@@ -232,8 +232,18 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
           type: mostly(fc.constant("application/json"), contentType),
         })
         .map((r) => {
-          const base = r.assets ? `/v1/${project.id}/digital-assets` : jobs;
-          const suffix = r.assets ? r.suffix.replace("/command", "/restore") : r.suffix;
+          const base = {
+            jobs,
+            assets: `/v1/${project.id}/digital-assets`,
+            webhooks: `/v1/${project.id}/doppel/webhooks`,
+            events: `/v1/${project.id}/doppel/events`,
+          }[r.area];
+          const suffix =
+            r.area === "assets"
+              ? r.suffix.replace("/command", "/restore")
+              : r.area === "webhooks"
+                ? r.suffix.replace("/command", "/redeliver")
+                : r.suffix;
           const path = `${base.replace(project.id, r.project)}${suffix}${r.query ? `?${r.query}` : ""}`;
           const auth: Record<string, string> =
             r.auth === "token"
@@ -262,6 +272,8 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
               "CreateUploadMedia",
               "GetAvatar",
               "ListAvatars",
+              "SetEventCallback",
+              "GetEventCallback",
             ),
             anyText,
           ),
@@ -275,8 +287,27 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
               "Video",
               "MediaType",
               "AvatarId",
+              "CallbackType",
+              "CallbackURL",
+              "EventTypeList",
+              "AuthSwitch",
+              "AuthKey",
             ),
-            mostly(fc.constantFrom(job, "1", "10", "Init", "Anna", "video"), anyText),
+            mostly(
+              fc.constantFrom(
+                job,
+                "1",
+                "10",
+                "Init",
+                "Anna",
+                "video",
+                "HTTP",
+                "MNS",
+                "on",
+                "http://127.0.0.1:9/",
+              ),
+              anyText,
+            ),
             { maxKeys: 4 },
           ),
           signed: mostly(fc.constant(true), fc.constant(false)),

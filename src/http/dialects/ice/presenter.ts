@@ -3,6 +3,7 @@ import type { Job } from "../../../domain/job.js";
 import type { IceJobFields } from "../../../domain/job-options.js";
 import type { OperationLog } from "../../../domain/operation-log.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
+import type { IceCallbackView } from "../../../services/ice-callbacks.service.js";
 import type { Avatar } from "../../../services/ice-jobs.service.js";
 import type { JobDetail } from "../../../services/jobs.service.js";
 import type {
@@ -112,4 +113,15 @@ export function presentAvatar(avatar: Avatar): AvatarDetail {
       ? { Width: asset.width, Height: asset.height }
       : (FRAME_SIZES[asset.modelResolution] ?? { Width: 1920, Height: 1080 });
   return { ...presentAvatarListItem(avatar), ...size };
+}
+
+/** The event callback in GetEventCallback's fields; nothing set: no fields. */
+export function presentEventCallback(callback: IceCallbackView) {
+  return {
+    ...(callback.callbackType !== undefined && { CallbackType: callback.callbackType }),
+    ...(callback.callbackUrl !== undefined && { CallbackURL: callback.callbackUrl }),
+    ...(callback.eventTypeList !== undefined && { EventTypeList: callback.eventTypeList }),
+    ...(callback.authSwitch !== undefined && { AuthSwitch: callback.authSwitch }),
+    ...(callback.authKey !== undefined && { AuthKey: callback.authKey }),
+  };
 }

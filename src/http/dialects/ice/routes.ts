@@ -18,7 +18,13 @@ import { createUploadMedia } from "../../../services/media.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
 import { iceRequestId } from "./envelope.js";
 import { clientToken, parseJobInput, parseRpcCall, validateParams } from "./parse.js";
-import { presentAvatar, presentAvatarListItem, presentListItem, presentTrainingJob } from "./presenter.js";
+import {
+  presentAvatar,
+  presentAvatarListItem,
+  presentEventCallback,
+  presentListItem,
+  presentTrainingJob,
+} from "./presenter.js";
 import {
   CreateAvatarTrainingJobParams,
   CreateUploadMediaData,
@@ -199,16 +205,7 @@ export const ICE_ACTIONS: Readonly<Record<string, IceAction>> = {
     GetEventCallbackParams,
     [],
     GetEventCallbackResult,
-    async (ctx, caller) => {
-      const callback = await getIceEventCallback(ctx, caller);
-      return {
-        ...(callback.callbackType !== undefined && { CallbackType: callback.callbackType }),
-        ...(callback.callbackUrl !== undefined && { CallbackURL: callback.callbackUrl }),
-        ...(callback.eventTypeList !== undefined && { EventTypeList: callback.eventTypeList }),
-        ...(callback.authSwitch !== undefined && { AuthSwitch: callback.authSwitch }),
-        ...(callback.authKey !== undefined && { AuthKey: callback.authKey }),
-      };
-    },
+    async (ctx, caller) => presentEventCallback(await getIceEventCallback(ctx, caller)),
     "flat",
   ),
 };
