@@ -132,7 +132,8 @@ describe.each(ENGINES)("every documented operation on %s answers as documented",
   let project: TestServer["projects"][number];
 
   beforeAll(async () => {
-    s = await startTestServer(engine, [120]);
+    // Webhooks and ICE callbacks to this machine are walked too.
+    s = await startTestServer(engine, [120], { DOPPEL_WEBHOOK_ALLOW_NETWORKS: "127.0.0.0/8" });
     admin = (await createAdminToken(s.t.runtime, "Reviewer")).token;
     project = s.projects[0] as TestServer["projects"][number];
     coveredResponses().clear();
@@ -202,6 +203,52 @@ describe.each(ENGINES)("every documented operation on %s answers as documented",
     expect(await assets("POST", `/${assetId}/restore`)).toBe(200);
     expect(await assets("DELETE", `/${assetId}?mode=force`)).toBe(200);
     expect(await assets("DELETE", `/${assetId}?mode=force`)).toBe(400);
+  });
+
+  it("Doppel events and webhooks", async () => {
+    const call = async (
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+    ) => {
+      const res = await fetch(`${s.baseUrl}/v1/${project.id}/doppel${path}`, {
+        method,
+        headers: {
+          "X-Auth-Token": project.token,
+          ...headers,
+          ...(body !== undefined && { "Content-Type": "application/json" }),
+        },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      return { status: res.status, body: (text === "" ? undefined : JSON.parse(text)) as Body };
+    };
+    const made = await call("POST", "/webhooks", {
+      url: "http://127.0.0.1:9/walked",
+      events: ["job.created"],
+    });
+    expect(made.status).toBe(201);
+    const id = made.body.webhook_id;
+    expect((await call("POST", "/webhooks", { url: "ftp://x" })).status).toBe(400);
+    expect((await call("GET", "/webhooks")).status).toBe(200);
+    expect((await call("GET", "/webhooks", undefined, { "X-Auth-Token": "bad" })).status).toBe(401);
+    expect((await call("GET", `/webhooks/${id}`)).status).toBe(200);
+    expect((await call("GET", `/webhooks/${"0".repeat(32)}`)).status).toBe(404);
+    expect((await call("PUT", `/webhooks/${id}`, { enabled: false, description: "walked" })).status).toBe(
+      200,
+    );
+    expect((await call("PUT", `/webhooks/${id}`, { events: ["nope"] })).status).toBe(400);
+    expect((await call("POST", `/webhooks/${id}/rotate-secret`)).status).toBe(200);
+    expect((await call("POST", `/webhooks/${"0".repeat(32)}/rotate-secret`)).status).toBe(404);
+    expect((await call("GET", `/webhooks/${id}/deliveries?limit=5`)).status).toBe(200);
+    expect((await call("GET", `/webhooks/${id}/deliveries?limit=0`)).status).toBe(400);
+    expect((await call("POST", `/webhooks/${id}/redeliver`, {})).status).toBe(200);
+    expect((await call("POST", `/webhooks/${id}/redeliver`, { event_ids: "all" })).status).toBe(400);
+    expect((await call("GET", "/events?limit=5")).status).toBe(200);
+    expect((await call("GET", "/events?after=soon")).status).toBe(400);
+    expect((await call("DELETE", `/webhooks/${id}`)).status).toBe(204);
+    expect((await call("DELETE", `/webhooks/${id}`)).status).toBe(404);
   });
 
   it("ICE", async () => {
