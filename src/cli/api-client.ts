@@ -1,6 +1,8 @@
 /**
  * A small client for a running Doppel, speaking its MetaStudio API the way Huawei's SDK does
- * (SDK-HMAC-SHA256 with an access key, or an X-Auth-Token). Used by `doppel jobs` and `doppel assets`.
+ * (SDK-HMAC-SHA256 with an access key, or an X-Auth-Token). Used by `doppel jobs`, `doppel assets` and
+ * `doppel webhook`. One file although over 400 lines: it is the client's whole surface (settings, errors,
+ * the wire shapes of each collection, and the one class that authenticates every call), mostly types.
  */
 
 import { signSdkHmacSha256 } from "../auth/sdk-hmac-sha256-signer.js";
@@ -258,10 +260,65 @@ export interface AssetList {
   readonly assets: AssetInfo[];
 }
 
+/** A webhook (Doppel's events API); `secret` only in the answer of a create or a rotation. */
+export interface WebhookInfo {
+  readonly webhook_id: string;
+  readonly url: string;
+  readonly description?: string;
+  readonly events: string[];
+  readonly state: "enabled" | "disabled";
+  readonly disabled_reason?: string;
+  readonly failing_since?: string;
+  readonly secret?: string;
+  readonly previous_secret_expires_at?: string;
+  readonly create_time: string;
+  readonly update_time: string;
+}
+
+export interface WebhookList {
+  readonly count: number;
+  readonly webhooks: WebhookInfo[];
+}
+
+export interface CreateWebhookRequest {
+  readonly url: string;
+  readonly events?: readonly string[];
+  readonly description?: string;
+}
+
+export interface UpdateWebhookRequest {
+  readonly url?: string;
+  readonly events?: readonly string[];
+  readonly description?: string;
+  readonly enabled?: boolean;
+}
+
+/** One line of a webhook's delivery log. */
+export interface DeliveryInfo {
+  readonly event_id: string;
+  readonly sequence: number;
+  readonly job_id?: string;
+  readonly state: "pending" | "delivering" | "delivered" | "failed";
+  readonly attempts: number;
+  readonly next_attempt_time?: string;
+  readonly last_attempt_time?: string;
+  readonly last_status?: number;
+  readonly last_latency_ms?: number;
+  readonly last_response?: string;
+  readonly last_error?: string;
+  readonly delivered_time?: string;
+  readonly create_time: string;
+}
+
+export interface DeliveryList {
+  readonly count: number;
+  readonly deliveries: DeliveryInfo[];
+}
+
 export type Query = Record<string, string | number | undefined>;
 
-/** The API collections the client calls: training jobs, and the asset library. */
-type Collection = "jobs" | "assets";
+/** The API collections the client calls: training jobs, the asset library, webhooks and events. */
+type Collection = "jobs" | "assets" | "webhooks" | "events";
 
 /** Calls one Doppel's MetaStudio API for one project with global fetch. */
 export class DoppelClient {
@@ -279,6 +336,11 @@ export class DoppelClient {
   /** The asset library URL of the project. */
   assetsUrl(suffix = ""): string {
     return `${this.settings.endpoint}/v1/${encodeURIComponent(this.settings.projectId)}/digital-assets${suffix}`;
+  }
+
+  /** Doppel's own events API (webhooks, events) of the project: `webhooks` or `events`. */
+  doppelUrl(collection: "webhooks" | "events", suffix = ""): string {
+    return `${this.settings.endpoint}/v1/${encodeURIComponent(this.settings.projectId)}/doppel/${collection}${suffix}`;
   }
 
   createJob(body: CreateJobRequest): Promise<CreateJobResponse> {
@@ -311,13 +373,82 @@ export class DoppelClient {
     return this.request("GET", `/${encodeURIComponent(assetId)}`, { collection: "assets" });
   }
 
+  createWebhook(body: CreateWebhookRequest): Promise<WebhookInfo> {
+    return this.request("POST", "", { body, collection: "webhooks" });
+  }
+
+  listWebhooks(): Promise<WebhookList> {
+    return this.request("GET", "", { collection: "webhooks" });
+  }
+
+  showWebhook(webhookId: string): Promise<WebhookInfo> {
+    return this.request("GET", `/${encodeURIComponent(webhookId)}`, { collection: "webhooks" });
+  }
+
+  updateWebhook(webhookId: string, body: UpdateWebhookRequest): Promise<WebhookInfo> {
+    return this.request("PUT", `/${encodeURIComponent(webhookId)}`, { body, collection: "webhooks" });
+  }
+
+  async deleteWebhook(webhookId: string): Promise<void> {
+    await this.request("DELETE", `/${encodeURIComponent(webhookId)}`, { collection: "webhooks" });
+  }
+
+  rotateWebhookSecret(webhookId: string): Promise<WebhookInfo> {
+    return this.request("POST", `/${encodeURIComponent(webhookId)}/rotate-secret`, {
+      collection: "webhooks",
+    });
+  }
+
+  listDeliveries(webhookId: string, query: Query): Promise<DeliveryList> {
+    return this.request("GET", `/${encodeURIComponent(webhookId)}/deliveries`, {
+      query,
+      collection: "webhooks",
+    });
+  }
+
+  /** Queues the deliveries of `eventIds` (all of the webhook's failed ones when undefined) again. */
+  redeliver(webhookId: string, eventIds?: readonly string[]): Promise<{ queued: number }> {
+    return this.request("POST", `/${encodeURIComponent(webhookId)}/redeliver`, {
+      body: eventIds === undefined ? {} : { event_ids: eventIds },
+      collection: "webhooks",
+    });
+  }
+
+  /**
+   * The request of the project's live event stream (only `jobId`'s events when given): its URL, and
+   * the headers of one connection, authenticated afresh each time (a signature is dated), resuming
+   * after `lastEventId`. For `eventStream` (event-stream.ts).
+   */
+  eventStreamRequest(query: { jobId?: string }): {
+    url: URL;
+    headers: (lastEventId: string | undefined) => Record<string, string>;
+  } {
+    const url = new URL(this.doppelUrl("events"));
+    if (query.jobId !== undefined) url.searchParams.append("job_id", query.jobId);
+    return {
+      url,
+      headers: (lastEventId) =>
+        this.#authenticate("GET", url, undefined, {
+          accept: "text/event-stream",
+          ...(lastEventId !== undefined && { "last-event-id": lastEventId }),
+        }),
+    };
+  }
+
   /** One authenticated JSON call; resolves with the parsed answer (undefined for an empty one). */
   async request<T>(
     method: string,
     suffix: string,
     options: { query?: Query; body?: unknown; collection?: Collection } = {},
   ): Promise<T> {
-    const url = new URL(options.collection === "assets" ? this.assetsUrl(suffix) : this.jobsUrl(suffix));
+    const collection = options.collection ?? "jobs";
+    const url = new URL(
+      collection === "jobs"
+        ? this.jobsUrl(suffix)
+        : collection === "assets"
+          ? this.assetsUrl(suffix)
+          : this.doppelUrl(collection, suffix),
+    );
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.append(name, String(value));
     }
@@ -341,9 +472,14 @@ export class DoppelClient {
     }
   }
 
-  #authenticate(method: string, url: URL, body: string | undefined): Record<string, string> {
+  #authenticate(
+    method: string,
+    url: URL,
+    body: string | undefined,
+    extra: Record<string, string> = {},
+  ): Record<string, string> {
     // As Huawei's SDK: JSON content type on every call (it is signed), the project in X-Project-Id.
-    const headers = { "content-type": "application/json", "x-project-id": this.settings.projectId };
+    const headers = { "content-type": "application/json", "x-project-id": this.settings.projectId, ...extra };
     const { credentials } = this.settings;
     if (credentials.kind === "token") return { ...headers, "x-auth-token": credentials.token };
     return signSdkHmacSha256(

@@ -6,6 +6,7 @@ import { registerAssetsCommands } from "./assets.command.js";
 import { registerCredentialCommands } from "./credentials.command.js";
 import { registerJobsCommands } from "./jobs.command.js";
 import { registerServeCommand } from "./serve.command.js";
+import { registerWebhookCommands } from "./webhook.command.js";
 import { registerWorkerCommand } from "./worker.command.js";
 
 const program = new Command()
@@ -18,6 +19,7 @@ registerAdminCommands(program);
 registerCredentialCommands(program);
 registerJobsCommands(program);
 registerAssetsCommands(program);
+registerWebhookCommands(program);
 
 try {
   await program.parseAsync(process.argv);
