@@ -84,9 +84,18 @@ export function stateChangeEvents(
   });
 }
 
-/** Whether an endpoint listening to `types` (empty: all) gets `type`. */
-export function wantsEvent(types: readonly string[], type: EventType): boolean {
-  return types.length === 0 || types.includes(type);
+/**
+ * Whether an endpoint gets an event: a Doppel webhook listening to `types` (empty: all) gets the
+ * event if its type is among them; an ICE callback gets ICE's training event when a training ended
+ * (`iceOutcome`) and its EventTypeList names that event.
+ */
+export function endpointWants(
+  kind: "standard" | "ice",
+  types: readonly string[],
+  event: { readonly type: string; readonly iceOutcome: string | null },
+): boolean {
+  if (kind === "ice") return event.iceOutcome !== null && types.includes(ICE_TRAINING_EVENT);
+  return types.length === 0 || types.includes(event.type);
 }
 
 /** The ICE status an event leaves a finished training in, when it is one ICE announces. */

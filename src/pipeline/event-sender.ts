@@ -4,12 +4,14 @@ import https from "node:https";
 import { hostname } from "node:os";
 import type { SecretBox } from "../auth/secret-box.js";
 import { backoffMs } from "../domain/backoff.js";
+import { endpointWants } from "../domain/events.js";
 import { findEvent } from "../store/event.repository.js";
 import {
   type AttemptResult,
   claimDelivery,
   type Delivery,
   findEndpointById,
+  queueNewEvents,
   recordAttempt,
   updateEndpoint,
 } from "../store/webhook.repository.js";
@@ -96,7 +98,8 @@ export interface EventSenderOptions {
 const SILENT: PipelineLogger = { info() {}, warn() {}, error() {} };
 
 /**
- * Sends webhook deliveries from the outbox: claims a due delivery under a lease, POSTs it signed, and
+ * Sends webhook deliveries from the outbox: queues each new event's deliveries to the endpoints that
+ * want it, claims a due delivery under a lease, POSTs it signed, and
  * records the attempt — delivered, or retried later with backoff and jitter until the retry window
  * closes, after which it is failed (and can be sent again by hand). An endpoint whose every attempt
  * has failed for `disableAfterMs` is disabled; its deliveries wait for it to be enabled. Any number of
@@ -112,6 +115,7 @@ export class EventSender {
   readonly #signingClock: () => number;
   readonly #stopping = new AbortController();
   #lanes: Promise<void>[] = [];
+  #takeOverAt = 0;
 
   constructor(ctx: PipelineContext, options: EventSenderOptions) {
     this.#ctx = ctx;
@@ -121,9 +125,9 @@ export class EventSender {
     this.#signingClock = options.signingClock ?? Date.now;
   }
 
-  /** Starts `concurrency` lanes, each sending one delivery at a time. */
+  /** Starts `concurrency` lanes, each sending one delivery at a time; the first also queues new events. */
   start(concurrency = this.#ctx.config.webhooks.concurrency): void {
-    for (let i = 0; i < concurrency; i++) this.#lanes.push(this.#lane());
+    for (let i = 0; i < concurrency; i++) this.#lanes.push(this.#lane(i === 0));
   }
 
   /** Stops claiming; waits for the sends in flight (each bounded by the receiver timeout). */
@@ -133,17 +137,40 @@ export class EventSender {
     this.#lanes = [];
   }
 
-  /** Sends every delivery due now, one after the other; returns how many were attempted (tests, CLI). */
+  /**
+   * Queues new events and sends every delivery due now, one after the other, until nothing is left;
+   * returns how many were attempted (tests and benchmarks drive the sender with it).
+   */
   async sendDue(): Promise<number> {
     let sent = 0;
-    while (await this.sendOne()) sent++;
-    return sent;
+    for (;;) {
+      const queued = await this.queueNewEvents();
+      let round = 0;
+      while (await this.sendOne(true)) round++;
+      sent += round;
+      if (queued === 0 && round === 0) return sent;
+    }
   }
 
-  /** Claims and sends one due delivery; false when none was due. */
-  async sendOne(): Promise<boolean> {
+  /** Turns events no endpoint has seen yet into pending deliveries for the endpoints that want them. */
+  queueNewEvents(): Promise<number> {
+    return queueNewEvents(
+      this.#ctx.database.db,
+      (endpoint, event) => endpointWants(endpoint.kind, endpoint.eventTypes, event),
+      this.#ctx.now(),
+    );
+  }
+
+  /**
+   * Claims and sends one due delivery; false when none was due. Expired leases (a dead sender's
+   * deliveries) are looked for at most once a second by a busy sender — always when `takeOver`.
+   */
+  async sendOne(takeOver?: boolean): Promise<boolean> {
     const { webhooks } = this.#ctx.config;
+    const lookForExpired = takeOver ?? Date.now() - this.#takeOverAt >= 1000;
+    if (lookForExpired) this.#takeOverAt = Date.now();
     const delivery = await claimDelivery(this.#ctx.database.db, {
+      takeOver: lookForExpired,
       owner: this.owner,
       now: this.#ctx.now(),
       // Long enough for one send (bounded by the timeout) and its record; a dead sender's claim is retaken soon after.
@@ -154,11 +181,17 @@ export class EventSender {
     return true;
   }
 
-  async #lane(): Promise<void> {
+  async #lane(queues: boolean): Promise<void> {
     const signal = this.#stopping.signal;
+    let queuedAt = 0;
     while (!signal.aborted) {
       let sent = false;
       try {
+        // New events are queued every poll interval, not before every send: one query per interval.
+        if (queues && Date.now() - queuedAt >= this.#pollMs) {
+          queuedAt = Date.now();
+          await this.queueNewEvents();
+        }
         sent = await this.sendOne();
       } catch (error) {
         this.#log.error({ err: error }, "event delivery failed unexpectedly; retrying later");

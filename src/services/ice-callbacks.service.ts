@@ -1,6 +1,7 @@
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { newJobId } from "../domain/job.js";
 import { checkWebhookUrl } from "../pipeline/address-guard.js";
+import { lastEventSeq } from "../store/event.repository.js";
 import {
   deleteEndpoint,
   insertEndpoint,
@@ -94,6 +95,8 @@ export async function setIceEventCallback(
     state: "enabled",
     disabledReason: null,
     failingSince: null,
+    // Events from now on: the ones before the endpoint existed are not sent to it.
+    queuedThroughSeq: await lastEventSeq(ctx.database.db, projectId),
     createTime: now,
     updateTime: now,
   };

@@ -3,6 +3,7 @@ import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { EVENT_TYPES, isEventType } from "../domain/events.js";
 import { newJobId } from "../domain/job.js";
 import { checkWebhookUrl } from "../pipeline/address-guard.js";
+import { lastEventSeq } from "../store/event.repository.js";
 import {
   type Delivery,
   type DeliveryState,
@@ -84,6 +85,8 @@ export async function createWebhook(
     state: "enabled",
     disabledReason: null,
     failingSince: null,
+    // Events from now on: the ones before the endpoint existed are not sent to it.
+    queuedThroughSeq: await lastEventSeq(ctx.database.db, projectId),
     createTime: now,
     updateTime: now,
   };

@@ -1,8 +1,7 @@
-import { type ExpressionBuilder, type Kysely, sql, type Transaction } from "kysely";
+import { type Kysely, PostgresAdapter, type RawBuilder, sql, type Transaction } from "kysely";
 import {
   type EventData,
   type EventType,
-  ICE_TRAINING_EVENT,
   iceTrainingOutcome,
   type NewEvent,
   type StoredEvent,
@@ -14,9 +13,10 @@ type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
 
 /**
  * Writes `events` to the outbox in the caller's transaction — the one that makes the change they
- * announce — numbering them after the project's last event, and queues a delivery of each to every
- * webhook endpoint of the project that listens to its type. Three statements per event whatever the
- * number of endpoints (the deliveries are one INSERT … SELECT).
+ * announce — numbered after the project's last event. Nothing else: the deliveries to the project's
+ * webhooks are queued by the senders afterwards (`queueNewEvents`), so a state change pays for one
+ * statement whatever the number of endpoints. Written as SQL per engine, because the numbering is
+ * what differs and this runs in every state change (bench:events measures it).
  */
 export async function appendEvents(
   trx: Executor,
@@ -25,90 +25,96 @@ export async function appendEvents(
   now: number,
 ): Promise<StoredEvent[]> {
   if (events.length === 0) return [];
-  const n = events.length;
-  // Taking numbers locks the project's counter row until commit (PostgreSQL), so numbers commit in order.
-  const { last_seq } = await trx
-    .insertInto("event_sequences")
-    .values({ project_id: projectId, last_seq: n })
-    .onConflict((oc) =>
-      oc.column("project_id").doUpdateSet({ last_seq: sql<number>`event_sequences.last_seq + ${n}` }),
-    )
-    .returning("last_seq")
-    .executeTakeFirstOrThrow();
-  const first = Number(last_seq) - n + 1;
-  const stored = events.map(
-    (event, i): StoredEvent => ({
-      id: newJobId(now),
-      projectId,
-      seq: first + i,
-      jobId: event.jobId,
-      type: event.type,
-      data: event.data,
-      createTime: now,
-    }),
-  );
-  await trx
-    .insertInto("events")
-    .values(
-      stored.map((event) => ({
-        id: event.id,
-        project_id: projectId,
-        seq: event.seq,
-        job_id: event.jobId,
-        type: event.type,
-        payload: JSON.stringify(event.data),
-        create_time: now,
-      })),
-    )
-    .execute();
-  for (const event of stored) await queueDeliveries(trx, event, now);
-  return stored;
+  const rows = events.map((event) => ({
+    id: newJobId(now),
+    event,
+    iceOutcome: iceTrainingOutcome(event) ?? null,
+    payload: JSON.stringify(event.data),
+  }));
+  const seqs =
+    trx.getExecutor().adapter instanceof PostgresAdapter
+      ? await insertNumberedPostgres(trx, projectId, rows, now)
+      : await insertNumberedSqlite(trx, projectId, rows, now);
+  return rows.map(({ id, event }, i) => ({
+    id,
+    projectId,
+    seq: seqs[i] as number,
+    jobId: event.jobId,
+    type: event.type,
+    data: event.data,
+    createTime: now,
+  }));
+}
+
+interface EventRow {
+  readonly id: string;
+  readonly event: NewEvent;
+  readonly iceOutcome: string | null;
+  readonly payload: string;
 }
 
 /**
- * Queues `event` to the project's endpoints that want it: Doppel webhooks listening to its type (or to
- * all), and the ICE callback when the event ends a training and the callback lists ICE's event. A
- * disabled endpoint gets its deliveries too; they wait until it is enabled again.
+ * PostgreSQL: the project's counter row is bumped by the number of events and the rows inserted with
+ * the numbers it gives, in one statement (one round trip). The row's lock, held to commit, makes
+ * numbers commit in order. Projects get their counter row when made (and from the migration), so the
+ * plain UPDATE finds it; the upsert is the fallback for one that has none, an UPDATE being the cheaper
+ * of the two on every state change (bench:events).
  */
-async function queueDeliveries(trx: Executor, event: StoredEvent, now: number): Promise<void> {
-  // `event_types` is a JSON array of names without quotes or `%` (a `_` in a name matches itself too).
-  const wanted = (eb: ExpressionBuilder<DatabaseSchema, "webhook_endpoints">, name: string) =>
-    eb.or([eb("event_types", "=", "[]"), eb("event_types", "like", `%${JSON.stringify(name)}%`)]);
-  const ice = iceTrainingOutcome(event) !== undefined;
-  await trx
-    .insertInto("webhook_deliveries")
-    .columns([
-      "endpoint_id",
-      "event_id",
-      "job_id",
-      "event_seq",
-      "state",
-      "next_attempt_at",
-      "create_time",
-      "update_time",
-    ])
-    .expression((eb) =>
-      eb
-        .selectFrom("webhook_endpoints")
-        .select([
-          "webhook_endpoints.id",
-          sql.lit(event.id).as("event_id"),
-          sql.lit(event.jobId).as("job_id"),
-          sql.lit(event.seq).as("event_seq"),
-          sql.lit("pending").as("state"),
-          sql.lit(now).as("next_attempt_at"),
-          sql.lit(now).as("create_time"),
-          sql.lit(now).as("update_time"),
-        ])
-        .where("project_id", "=", event.projectId)
-        .where((w) =>
-          w.or([
-            w.and([w("kind", "=", "standard"), wanted(w, event.type)]),
-            ...(ice ? [w.and([w("kind", "=", "ice"), wanted(w, ICE_TRAINING_EVENT)])] : []),
-          ]),
-        ),
-    )
-    .execute();
+async function insertNumberedPostgres(
+  trx: Executor,
+  projectId: string,
+  rows: readonly EventRow[],
+  now: number,
+): Promise<number[]> {
+  const n = rows.length;
+  const values = sql.join(
+    rows.map(
+      (row, i) =>
+        sql`(${row.id}::text, ${i + 1}::bigint, ${row.event.jobId}::text, ${row.event.type}::text, ${row.iceOutcome}::text, ${row.payload}::text)`,
+    ),
+  );
+  const insertFrom = (counter: RawBuilder<unknown>) => sql<{ seq: string | number }>`
+    with counter as (${counter})
+    insert into events (id, project_id, seq, job_id, type, ice_outcome, payload, create_time)
+    select v.id, ${projectId}, counter.last_seq - ${n}::bigint + v.i, v.job_id, v.type, v.ice_outcome, v.payload, ${now}::bigint
+    from counter, (values ${values}) as v (id, i, job_id, type, ice_outcome, payload)
+    order by v.i
+    returning seq`;
+  let result = await insertFrom(
+    sql`update event_sequences set last_seq = last_seq + ${n}::bigint where project_id = ${projectId} returning last_seq`,
+  ).execute(trx);
+  if (result.rows.length === 0) {
+    result = await insertFrom(
+      sql`insert into event_sequences (project_id, last_seq) values (${projectId}, ${n}::bigint)
+        on conflict (project_id) do update set last_seq = event_sequences.last_seq + excluded.last_seq
+        returning last_seq`,
+    ).execute(trx);
+  }
+  return result.rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
+}
+
+/**
+ * SQLite: `max(seq) + 1` over the project's index, one row at a time (a move enters one or a few
+ * states). SQLite's single writer holds the database from the first write to commit, so no other
+ * transaction can take the same number or commit a smaller one later.
+ */
+async function insertNumberedSqlite(
+  trx: Executor,
+  projectId: string,
+  rows: readonly EventRow[],
+  now: number,
+): Promise<number[]> {
+  const seqs: number[] = [];
+  for (const row of rows) {
+    const result = await sql<{ seq: number }>`
+      insert into events (id, project_id, seq, job_id, type, ice_outcome, payload, create_time)
+      select ${row.id}, ${projectId}, coalesce(max(seq), 0) + 1, ${row.event.jobId}, ${row.event.type},
+        ${row.iceOutcome}, ${row.payload}, ${now}
+      from events where project_id = ${projectId}
+      returning seq`.execute(trx);
+    seqs.push(Number(result.rows[0]?.seq));
+  }
+  return seqs;
 }
 
 function fromRow(row: EventsTable): StoredEvent {
@@ -145,14 +151,14 @@ export async function listEventsAfter(
   return rows.map(fromRow);
 }
 
-/** The number of a project's latest event (0 before the first). */
+/** The number of a project's latest committed event (0 before the first). */
 export async function lastEventSeq(db: Executor, projectId: string): Promise<number> {
   const row = await db
-    .selectFrom("event_sequences")
-    .select("last_seq")
+    .selectFrom("events")
+    .select((eb) => eb.fn.max("seq").as("seq"))
     .where("project_id", "=", projectId)
     .executeTakeFirst();
-  return row === undefined ? 0 : Number(row.last_seq);
+  return row?.seq == null ? 0 : Number(row.seq);
 }
 
 /** One event by id, in its project. */

@@ -9,11 +9,13 @@ export interface ProjectRecord {
   readonly createTime: number;
 }
 
+/** Inserts a project with its event counter (see event.repository.ts), so its first event finds it. */
 export async function insertProject(db: Executor, project: ProjectRecord): Promise<void> {
   await db
     .insertInto("projects")
     .values({ id: project.id, name: project.name, create_time: project.createTime })
     .execute();
+  await db.insertInto("event_sequences").values({ project_id: project.id, last_seq: 0 }).execute();
 }
 
 export async function findProject(db: Executor, id: string): Promise<ProjectRecord | undefined> {

@@ -217,7 +217,7 @@ export interface DatabaseSchema {
   assets: AssetsTable;
 }
 
-/** The last event number given out per project (migrations/0009-events.ts). */
+/** PostgreSQL: the last event number given out per project (migrations/0009-events.ts). */
 export interface EventSequencesTable {
   project_id: string;
   last_seq: number;
@@ -230,6 +230,7 @@ export interface EventsTable {
   seq: number;
   job_id: string | null;
   type: string;
+  ice_outcome: string | null;
   /** JSON of the event's data. */
   payload: string;
   create_time: number;
@@ -250,6 +251,7 @@ export interface WebhookEndpointsTable {
   state: string;
   disabled_reason: string | null;
   failing_since: number | null;
+  queued_through_seq: number;
   create_time: number;
   update_time: number;
 }

@@ -1,4 +1,4 @@
-import { type Kysely, type Selectable, sql, type Transaction } from "kysely";
+import { type Kysely, PostgresAdapter, type Selectable, sql, type Transaction } from "kysely";
 import type { DatabaseSchema, WebhookDeliveriesTable, WebhookEndpointsTable } from "./schema.js";
 
 type Executor = Kysely<DatabaseSchema> | Transaction<DatabaseSchema>;
@@ -23,6 +23,8 @@ export interface WebhookEndpoint {
   readonly state: EndpointState;
   readonly disabledReason: string | null;
   readonly failingSince: number | null;
+  /** The project's events up to this number have had their deliveries to this endpoint queued. */
+  readonly queuedThroughSeq: number;
   readonly createTime: number;
   readonly updateTime: number;
 }
@@ -43,6 +45,7 @@ function endpointFromRow(row: Selectable<WebhookEndpointsTable>): WebhookEndpoin
     state: row.state as EndpointState,
     disabledReason: row.disabled_reason,
     failingSince: time(row.failing_since),
+    queuedThroughSeq: Number(row.queued_through_seq),
     createTime: Number(row.create_time),
     updateTime: Number(row.update_time),
   };
@@ -65,6 +68,7 @@ export async function insertEndpoint(db: Executor, endpoint: WebhookEndpoint): P
       state: endpoint.state,
       disabled_reason: endpoint.disabledReason,
       failing_since: endpoint.failingSince,
+      queued_through_seq: endpoint.queuedThroughSeq,
       create_time: endpoint.createTime,
       update_time: endpoint.updateTime,
     })
@@ -211,28 +215,46 @@ function deliveryFromRow(row: Selectable<WebhookDeliveriesTable>): Delivery {
  * event order: a delivery waits while an earlier event of its job is still pending or being sent to
  * the same endpoint.
  *
- * A probe, then a compare-and-set update that repeats the probe's conditions: of two senders that
- * probed the same row, one update matches and the other matches nothing and probes again. No
- * transaction is held across the two, so SQLite never has to upgrade a read lock (which fails at
- * once when another process wrote meanwhile) and PostgreSQL holds no lock while a send runs.
+ * PostgreSQL: one UPDATE of the row its probe locked, SKIP LOCKED. SQLite: a probe, then a
+ * compare-and-set update that repeats the probe's conditions (of two senders that probed the same
+ * row, one update matches and the other probes again); no transaction is held across the two, so
+ * SQLite never has to upgrade a read lock, which fails at once when another process wrote meanwhile.
  */
 export async function claimDelivery(
   db: Executor,
-  claim: { readonly owner: string; readonly now: number; readonly leaseMs: number },
+  claim: {
+    readonly owner: string;
+    readonly now: number;
+    readonly leaseMs: number;
+    /** Whether to look for expired leases too (a busy sender does now and then, not on every claim). */
+    readonly takeOver?: boolean;
+  },
 ): Promise<Delivery | undefined> {
+  const states = claim.takeOver === false ? (["pending"] as const) : (["delivering", "pending"] as const);
+  if (db.getExecutor().adapter instanceof PostgresAdapter) {
+    // One statement: the probe locks its row and SKIP LOCKED sends concurrent claimers past it (as
+    // `claimTask` does); with probe-then-update, every lane of every sender probed the same first row.
+    for (const state of states) {
+      const row = await db
+        .updateTable("webhook_deliveries")
+        .set(leased(claim))
+        .where(
+          sql<boolean>`(endpoint_id, event_id) in (${probeDueQuery(db, state, claim.now).forUpdate("d").skipLocked()})`,
+        )
+        .returningAll()
+        .executeTakeFirst();
+      if (row) return deliveryFromRow(row);
+    }
+    return undefined;
+  }
   for (let tries = 0; tries < 5; tries++) {
     let lost = false;
-    for (const state of ["delivering", "pending"] as const) {
-      const target = await probeDue(db, state, claim.now);
+    for (const state of states) {
+      const target = await probeDueQuery(db, state, claim.now).executeTakeFirst();
       if (target === undefined) continue;
       const row = await db
         .updateTable("webhook_deliveries")
-        .set({
-          state: "delivering",
-          lease_owner: claim.owner,
-          lease_until: claim.now + claim.leaseMs,
-          update_time: claim.now,
-        })
+        .set(leased(claim))
         .where("endpoint_id", "=", target.endpoint_id)
         .where("event_id", "=", target.event_id)
         .where("state", "=", state)
@@ -248,8 +270,18 @@ export async function claimDelivery(
   return undefined;
 }
 
+/** The columns a claim sets. */
+function leased(claim: { readonly owner: string; readonly now: number; readonly leaseMs: number }) {
+  return {
+    state: "delivering",
+    lease_owner: claim.owner,
+    lease_until: claim.now + claim.leaseMs,
+    update_time: claim.now,
+  };
+}
+
 /** The first delivery in `state` that may be sent now (see `claimDelivery`). */
-function probeDue(db: Executor, state: "pending" | "delivering", now: number) {
+function probeDueQuery(db: Executor, state: "pending" | "delivering", now: number) {
   return db
     .selectFrom("webhook_deliveries as d")
     .innerJoin("webhook_endpoints as e", "e.id", "d.endpoint_id")
@@ -270,10 +302,8 @@ function probeDue(db: Executor, state: "pending" | "delivering", now: number) {
         ),
       ),
     )
-    .orderBy("d.next_attempt_at")
     .orderBy("d.event_seq")
-    .limit(1)
-    .executeTakeFirst();
+    .limit(1);
 }
 
 /** What one attempt got: the receiver's status (null: no answer), how long it took, what it said. */
@@ -372,4 +402,88 @@ export async function redeliver(
     )
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
+}
+
+/** How many of a project's events one fan-out step reads for one endpoint. */
+const FAN_OUT_BATCH = 500;
+
+/**
+ * Queues the deliveries of events no endpoint has seen yet: for each endpoint whose project has events
+ * past its cursor, the next batch of them that it wants (`wants`) becomes pending deliveries, and the
+ * cursor moves past the batch — both in one transaction, the cursor moved only from where it was read,
+ * so of two senders doing this at once one wins and the other's transaction changes nothing. Numbers
+ * commit in order (see appendEvents), so an event at or below a cursor can never appear later.
+ * Returns how many deliveries were queued.
+ */
+export async function queueNewEvents(
+  db: Kysely<DatabaseSchema>,
+  wants: (endpoint: WebhookEndpoint, event: { type: string; iceOutcome: string | null }) => boolean,
+  now: number,
+): Promise<number> {
+  const behind = await db
+    .selectFrom("webhook_endpoints as e")
+    .selectAll("e")
+    .where(({ exists, selectFrom }) =>
+      exists(
+        selectFrom("events as ev")
+          .select(sql.lit(1).as("one"))
+          .whereRef("ev.project_id", "=", "e.project_id")
+          .whereRef("ev.seq", ">", "e.queued_through_seq"),
+      ),
+    )
+    .execute();
+  let queued = 0;
+  for (const row of behind) {
+    const endpoint = endpointFromRow(row);
+    let cursor = endpoint.queuedThroughSeq;
+    for (;;) {
+      const step = await db.transaction().execute(async (trx) => {
+        const events = await trx
+          .selectFrom("events")
+          .select(["id", "seq", "job_id", "type", "ice_outcome"])
+          .where("project_id", "=", endpoint.projectId)
+          .where("seq", ">", cursor)
+          .orderBy("seq")
+          .limit(FAN_OUT_BATCH)
+          .execute();
+        const last = events.at(-1);
+        if (last === undefined) return undefined;
+        const moved = await trx
+          .updateTable("webhook_endpoints")
+          .set({ queued_through_seq: last.seq })
+          .where("id", "=", endpoint.id)
+          .where("queued_through_seq", "=", cursor)
+          .executeTakeFirst();
+        // Another sender moved the cursor first: it queues these; this one stops here.
+        if (moved.numUpdatedRows === 0n) return undefined;
+        const wanted = events.filter((event) =>
+          wants(endpoint, { type: event.type, iceOutcome: event.ice_outcome }),
+        );
+        if (wanted.length > 0) {
+          await trx
+            .insertInto("webhook_deliveries")
+            .values(
+              wanted.map((event) => ({
+                endpoint_id: endpoint.id,
+                event_id: event.id,
+                job_id: event.job_id,
+                event_seq: event.seq,
+                state: "pending",
+                next_attempt_at: now,
+                create_time: now,
+                update_time: now,
+              })),
+            )
+            .onConflict((oc) => oc.columns(["endpoint_id", "event_id"]).doNothing())
+            .execute();
+        }
+        return { cursor: Number(last.seq), queued: wanted.length, full: events.length === FAN_OUT_BATCH };
+      });
+      if (step === undefined) break;
+      queued += step.queued;
+      cursor = step.cursor;
+      if (!step.full) break;
+    }
+  }
+  return queued;
 }

@@ -6,12 +6,17 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { NewEvent } from "../../src/domain/events.js";
+import { endpointWants, type NewEvent } from "../../src/domain/events.js";
 import { newJobId } from "../../src/domain/job.js";
 import { EventSender } from "../../src/pipeline/event-sender.js";
 import { createProject } from "../../src/services/admin.service.js";
 import { appendEvents, lastEventSeq, listEventsAfter } from "../../src/store/event.repository.js";
-import { insertEndpoint, listDeliveries, type WebhookEndpoint } from "../../src/store/webhook.repository.js";
+import {
+  insertEndpoint,
+  listDeliveries,
+  queueNewEvents,
+  type WebhookEndpoint,
+} from "../../src/store/webhook.repository.js";
 import { ENGINES, openTestRuntime, type TestRuntime } from "../support/databases.js";
 
 describe.each(ENGINES)("the event outbox on %s", (engine) => {
@@ -46,6 +51,7 @@ describe.each(ENGINES)("the event outbox on %s", (engine) => {
       state: "enabled",
       disabledReason: null,
       failingSince: null,
+      queuedThroughSeq: 0,
       createTime: now,
       updateTime: now,
     };
@@ -95,12 +101,16 @@ describe.each(ENGINES)("the event outbox on %s", (engine) => {
     expect(other?.seq).toBe((await lastEventSeq(db, projectId)) as number);
   });
 
-  it("queues each event to the endpoints that listen to its type, and only theirs", async () => {
+  it("queues each event to the endpoints that listen to its type, and only theirs, once", async () => {
     const project = (await createProject(t.runtime, "fan-out")).id;
     const db = t.runtime.database.db;
     const all = endpoint(project, "http://127.0.0.1:9/all");
     const deletions = endpoint(project, "http://127.0.0.1:9/deleted", ["job.deleted"]);
-    const elsewhere = endpoint(projectId, "http://127.0.0.1:9/elsewhere");
+    // Another project's endpoint, from that project's latest event on.
+    const elsewhere = {
+      ...endpoint(projectId, "http://127.0.0.1:9/elsewhere"),
+      queuedThroughSeq: await lastEventSeq(db, projectId),
+    };
     for (const e of [all, deletions, elsewhere]) await insertEndpoint(db, e);
     const job = newJobId();
     await db
@@ -113,9 +123,20 @@ describe.each(ENGINES)("the event outbox on %s", (engine) => {
           5,
         ),
       );
+    const wants = (e: WebhookEndpoint, ev: { type: string; iceOutcome: string | null }) =>
+      endpointWants(e.kind, e.eventTypes, ev);
     const count = async (e: WebhookEndpoint) =>
       (await listDeliveries(db, { endpointId: e.id, offset: 0, limit: 10 })).count;
+    // Nothing is queued by the change itself: the senders queue afterwards.
+    expect([await count(all), await count(deletions)]).toEqual([0, 0]);
+    // Two senders queueing at once queue each delivery once.
+    await Promise.all([queueNewEvents(db, wants, 6), queueNewEvents(db, wants, 6)]);
     expect([await count(all), await count(deletions), await count(elsewhere)]).toEqual([3, 1, 0]);
+    expect(await queueNewEvents(db, wants, 7)).toBe(0);
+    // A later event is queued after the cursor, in its turn.
+    await db.transaction().execute((trx) => appendEvents(trx, project, [event(newJobId())], 8));
+    await queueNewEvents(db, wants, 9);
+    expect([await count(all), await count(deletions)]).toEqual([4, 1]);
   });
 
   it("lets several senders share the outbox: each delivery sent once, each job's events in order", async () => {

@@ -2,13 +2,16 @@ import { type Kysely, sql } from "kysely";
 
 /**
  * Events (issue 11): a transactional outbox. Every job state change writes its event in the
- * transaction that makes the change, numbered per project; webhook deliveries of each event are
- * written with it, so a change that commits is announced and one that rolls back never is.
+ * transaction that makes the change, numbered per project, so a change that commits is announced and
+ * one that rolls back never is. Senders queue each event's deliveries to the project's endpoints
+ * afterwards, in sequence order, from a cursor per endpoint.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  // The last sequence number given out per project. Taking the next one updates this row, which on
-  // PostgreSQL holds the row lock until commit: numbers commit in order, so a reader that has seen n
-  // never later finds a smaller one appear (what Last-Event-ID resume relies on).
+  // PostgreSQL: the last sequence number given out per project. Taking the next one updates this row,
+  // which holds its lock until commit: numbers commit in order, so a reader that has seen n never later
+  // finds a smaller one appear (what Last-Event-ID resume and the webhooks' cursors rely on). SQLite
+  // does not read it: its single writer makes `max(seq) + 1` commit in order already. Every project has
+  // its row (made with the project), so taking numbers is a plain UPDATE.
   await db.schema
     .createTable("event_sequences")
     .addColumn("project_id", "varchar(64)", (c) =>
@@ -16,6 +19,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
     .addColumn("last_seq", "bigint", (c) => c.notNull())
     .execute();
+  await sql`insert into event_sequences (project_id, last_seq) select id, 0 from projects`.execute(db);
 
   await db.schema
     .createTable("events")
@@ -25,20 +29,19 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // No foreign key: a job's events outlive it (its deletion is an event too).
     .addColumn("job_id", "char(32)")
     .addColumn("type", "varchar(48)", (c) => c.notNull())
+    // 'Success' or 'Fail' when the event ends a training in ICE's terms (what ICE's callback announces).
+    .addColumn("ice_outcome", "varchar(8)")
     .addColumn("payload", "text", (c) => c.notNull())
     .addColumn("create_time", "bigint", (c) => c.notNull())
     .execute();
-  // The stream's read: a project's events after a sequence number, optionally of one job.
+  // The stream's read (a project's events after a sequence number) and the numbering's max(seq). One
+  // job's stream reads the same range and filters: a reader is never far behind, and an index more
+  // would cost every state change a B-tree write (bench:events).
   await db.schema
     .createIndex("events_project_seq")
     .on("events")
     .columns(["project_id", "seq"])
     .unique()
-    .execute();
-  await db.schema
-    .createIndex("events_job_seq")
-    .on("events")
-    .columns(["project_id", "job_id", "seq"])
     .execute();
 
   await db.schema
@@ -62,6 +65,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("disabled_reason", "text")
     // Since when every attempt has failed (null while the last one succeeded): what auto-disable measures.
     .addColumn("failing_since", "bigint")
+    // The project's events up to this number have their deliveries queued (the sender moves it on), so
+    // a state change writes only its event, whatever the number of endpoints.
+    .addColumn("queued_through_seq", "bigint", (c) => c.notNull())
     .addColumn("create_time", "bigint", (c) => c.notNull())
     .addColumn("update_time", "bigint", (c) => c.notNull())
     .execute();
@@ -101,11 +107,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     // One delivery per endpoint and event; a manual redelivery sends the same row again.
     .addPrimaryKeyConstraint("webhook_deliveries_pk", ["endpoint_id", "event_id"])
     .execute();
-  // The claim's probe: due pending deliveries, expired leases.
+  // The claim's probe walks a state's deliveries oldest event first and stops at the first that is
+  // due (and not waiting behind an earlier event of its job). Ordered by time of the next attempt
+  // instead, a backlog of deliveries due at the same instant had to be sorted on every claim.
   await db.schema
     .createIndex("webhook_deliveries_due")
     .on("webhook_deliveries")
-    .columns(["state", "next_attempt_at"])
+    .columns(["state", "event_seq"])
     .execute();
   // The in-order rule: an endpoint gets a job's events one after the other.
   await db.schema
