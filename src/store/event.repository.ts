@@ -23,18 +23,29 @@ export async function appendEvents(
   projectId: string,
   events: readonly NewEvent[],
   now: number,
+  /**
+   * A data-modifying statement of the same change (the move's history entries) to run in the same
+   * round trip on PostgreSQL, as a CTE; on SQLite, where statements cost no round trip, before.
+   */
+  alongside?: RawBuilder<unknown>,
 ): Promise<StoredEvent[]> {
-  if (events.length === 0) return [];
+  if (events.length === 0) {
+    if (alongside !== undefined) await alongside.execute(trx);
+    return [];
+  }
   const rows = events.map((event) => ({
     id: newJobId(now),
     event,
     iceOutcome: iceTrainingOutcome(event) ?? null,
     payload: JSON.stringify(event.data),
   }));
-  const seqs =
-    trx.getExecutor().adapter instanceof PostgresAdapter
-      ? await insertNumberedPostgres(trx, projectId, rows, now)
-      : await insertNumberedSqlite(trx, projectId, rows, now);
+  let seqs: number[];
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+    seqs = await insertNumberedPostgres(trx, projectId, rows, now, alongside);
+  } else {
+    if (alongside !== undefined) await alongside.execute(trx);
+    seqs = await insertNumberedSqlite(trx, projectId, rows, now);
+  }
   return rows.map(({ id, event }, i) => ({
     id,
     projectId,
@@ -65,6 +76,7 @@ async function insertNumberedPostgres(
   projectId: string,
   rows: readonly EventRow[],
   now: number,
+  alongside: RawBuilder<unknown> | undefined,
 ): Promise<number[]> {
   const n = rows.length;
   const values = sql.join(
@@ -73,8 +85,10 @@ async function insertNumberedPostgres(
         sql`(${row.id}::text, ${i + 1}::bigint, ${row.event.jobId}::text, ${row.event.type}::text, ${row.iceOutcome}::text, ${row.payload}::text)`,
     ),
   );
-  const insertFrom = (counter: RawBuilder<unknown>) => sql<{ seq: string | number }>`
-    with counter as (${counter})
+  const insertFrom = (counter: RawBuilder<unknown>, also: RawBuilder<unknown> | undefined) => sql<{
+    seq: string | number;
+  }>`
+    with ${also === undefined ? sql`` : sql`alongside as (${also}), `}counter as (${counter})
     insert into events (id, project_id, seq, job_id, type, ice_outcome, payload, create_time)
     select v.id, ${projectId}, counter.last_seq - ${n}::bigint + v.i, v.job_id, v.type, v.ice_outcome, v.payload, ${now}::bigint
     from counter, (values ${values}) as v (id, i, job_id, type, ice_outcome, payload)
@@ -82,12 +96,16 @@ async function insertNumberedPostgres(
     returning seq`;
   let result = await insertFrom(
     sql`update event_sequences set last_seq = last_seq + ${n}::bigint where project_id = ${projectId} returning last_seq`,
+    alongside,
   ).execute(trx);
   if (result.rows.length === 0) {
+    // No counter row (a project made before it was made with one): the alongside statement ran; make
+    // the row and number the events without it.
     result = await insertFrom(
       sql`insert into event_sequences (project_id, last_seq) values (${projectId}, ${n}::bigint)
         on conflict (project_id) do update set last_seq = event_sequences.last_seq + excluded.last_seq
         returning last_seq`,
+      undefined,
     ).execute(trx);
   }
   return result.rows.map((row) => Number(row.seq)).sort((a, b) => a - b);

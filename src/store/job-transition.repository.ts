@@ -1,11 +1,11 @@
-import type { Kysely, Transaction } from "kysely";
+import { type Kysely, PostgresAdapter, type Transaction } from "kysely";
 import { stateChangeEvents } from "../domain/events.js";
 import type { OperationLog } from "../domain/operation-log.js";
 import { type PipelinePolicy, stageQueuedIn } from "../domain/pipeline.js";
 import { canTransition, type JobState } from "../domain/states.js";
 import { appendEvents } from "./event.repository.js";
 import { type JobStatePatch, updateJobState } from "./job.repository.js";
-import { appendOperationLog } from "./operation-log.repository.js";
+import { appendOperationLog, historyInsertPostgres } from "./operation-log.repository.js";
 import type { DatabaseSchema } from "./schema.js";
 import { enqueueTask } from "./task.repository.js";
 
@@ -31,8 +31,9 @@ export interface JobMove {
 /**
  * Moves a job along `move.path` in the caller's transaction: one optimistic update to the final
  * state, one history entry and one event (the outbox) per step, and the task the final state calls
- * for — so the state, its work and its announcement commit together or not at all. False when the job is no longer at `move.version` (another
- * change won); the caller's transaction then applies nothing of it.
+ * for — so the state, its work and its announcement commit together or not at all. False when the
+ * job is no longer at `move.version` (another change won); the caller's transaction then applies
+ * nothing of it.
  */
 export async function moveJob(trx: Executor, move: JobMove): Promise<boolean> {
   const last = move.path.at(-1);
@@ -48,11 +49,10 @@ export async function moveJob(trx: Executor, move: JobMove): Promise<boolean> {
     updateTime: move.now,
   });
   if (!applied) return false;
+  // One history entry per step: the first the caller's, the later ones plain `A → B` entries.
   from = move.from;
-  for (const [i, to] of move.path.entries()) {
-    await appendOperationLog(
-      trx,
-      move.jobId,
+  const logs = move.path.map((to, i): OperationLog => {
+    const log: OperationLog =
       i === 0
         ? { ...move.log, operateTime: move.now }
         : {
@@ -62,16 +62,18 @@ export async function moveJob(trx: Executor, move: JobMove): Promise<boolean> {
             logDescription: `${from} → ${to}`,
             errorCode: null,
             redoReasons: [],
-          },
-    );
+          };
     from = to;
+    return log;
+  });
+  const events = stateChangeEvents(move.jobId, move.from, move.path, move.log, move.patch?.assetId);
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) {
+    // History and events in one round trip: the outbox adds no round trip to a move (bench:events).
+    await appendEvents(trx, move.projectId, events, move.now, historyInsertPostgres(move.jobId, logs));
+  } else {
+    for (const log of logs) await appendOperationLog(trx, move.jobId, log);
+    await appendEvents(trx, move.projectId, events, move.now);
   }
-  await appendEvents(
-    trx,
-    move.projectId,
-    stateChangeEvents(move.jobId, move.from, move.path, move.log, move.patch?.assetId),
-    move.now,
-  );
   const stage = stageQueuedIn(last, move.policy);
   if (stage !== undefined)
     await enqueueTask(trx, { jobId: move.jobId, stage, jobState: last, now: move.now });

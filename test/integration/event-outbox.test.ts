@@ -8,9 +8,14 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endpointWants, type NewEvent } from "../../src/domain/events.js";
 import { newJobId } from "../../src/domain/job.js";
+import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
+import type { JobState } from "../../src/domain/states.js";
 import { EventSender } from "../../src/pipeline/event-sender.js";
 import { createProject } from "../../src/services/admin.service.js";
 import { appendEvents, lastEventSeq, listEventsAfter } from "../../src/store/event.repository.js";
+import { insertJob } from "../../src/store/job.repository.js";
+import { moveJob } from "../../src/store/job-transition.repository.js";
+import { appendOperationLog, listOperationLogs } from "../../src/store/operation-log.repository.js";
 import {
   insertEndpoint,
   listDeliveries,
@@ -18,6 +23,7 @@ import {
   type WebhookEndpoint,
 } from "../../src/store/webhook.repository.js";
 import { ENGINES, openTestRuntime, type TestRuntime } from "../support/databases.js";
+import { newJobRow } from "../support/pipeline.js";
 
 describe.each(ENGINES)("the event outbox on %s", (engine) => {
   let t: TestRuntime;
@@ -137,6 +143,58 @@ describe.each(ENGINES)("the event outbox on %s", (engine) => {
     await db.transaction().execute((trx) => appendEvents(trx, project, [event(newJobId())], 8));
     await queueNewEvents(db, wants, 9);
     expect([await count(all), await count(deletions)]).toEqual([4, 1]);
+  });
+
+  it("writes a move's history entries and one event per state entered, numbered after what was there", async () => {
+    const project = (await createProject(t.runtime, "moves")).id;
+    const db = t.runtime.database.db;
+    const job = newJobRow(project, 1);
+    await insertJob(db, job, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
+    await appendOperationLog(db, job.id, {
+      operateTime: 1,
+      operateUser: "USER",
+      logType: "CREATE_JOB",
+      logDescription: "created",
+      errorCode: null,
+      redoReasons: [],
+    });
+    const move = (from: JobState, version: number, path: JobState[], reasons: string[] = []) =>
+      db.transaction().execute((trx) =>
+        moveJob(trx, {
+          jobId: job.id,
+          projectId: project,
+          from,
+          version,
+          path,
+          log: {
+            operateUser: "ADMIN",
+            logType: "REVIEW",
+            logDescription: "looked",
+            errorCode: "E1",
+            redoReasons: reasons,
+          },
+          policy: t.runtime.config.pipeline,
+          now: 2,
+        }),
+      );
+    expect(await move("WAIT_FILE_UPLOAD", 1, ["AUTO_VERIFYING", "MANUAL_VERIFYING"])).toBe(true);
+    expect(await move("MANUAL_VERIFYING", 2, ["MANUAL_VERIFY_FAILED"], ["The face is covered"])).toBe(true);
+    // A stale move changes nothing: no history, no event.
+    expect(await move("MANUAL_VERIFYING", 2, ["MANUAL_VERIFY_SUCCESS"])).toBe(false);
+    const history = await listOperationLogs(db, job.id);
+    expect(history.map((h) => [h.logType, h.logDescription, h.errorCode, h.redoReasons])).toEqual([
+      ["CREATE_JOB", "created", null, []],
+      ["REVIEW", "looked", "E1", []],
+      ["MANUAL_VERIFYING", "AUTO_VERIFYING → MANUAL_VERIFYING", null, []],
+      ["REVIEW", "looked", "E1", ["The face is covered"]],
+    ]);
+    const events = await listEventsAfter(db, { projectId: project, afterSeq: 0, limit: 10 });
+    expect(events.map((e) => [e.seq, e.data.old_state, e.data.new_state, e.data.reasons])).toEqual([
+      [1, "WAIT_FILE_UPLOAD", "AUTO_VERIFYING", []],
+      [2, "AUTO_VERIFYING", "MANUAL_VERIFYING", []],
+      [3, "MANUAL_VERIFYING", "MANUAL_VERIFY_FAILED", ["The face is covered"]],
+    ]);
+    expect(events[2]?.data.ice).toEqual({ old_status: "Queuing", new_status: "Fail" });
   });
 
   it("lets several senders share the outbox: each delivery sent once, each job's events in order", async () => {
