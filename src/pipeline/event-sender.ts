@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import type { SecretBox } from "../auth/secret-box.js";
 import { backoffMs } from "../domain/backoff.js";
 import { endpointWants } from "../domain/events.js";
-import { findEvent } from "../store/event.repository.js";
+import { findEventById } from "../store/event.repository.js";
 import {
   type AttemptResult,
   claimDelivery,
@@ -213,11 +213,13 @@ export class EventSender {
   async #send(delivery: Delivery): Promise<void> {
     const db = this.#ctx.database.db;
     const { webhooks } = this.#ctx.config;
-    const endpoint = await findEndpointById(db, delivery.endpointId);
+    // Both at once: on PostgreSQL each is a round trip.
+    const [endpoint, event] = await Promise.all([
+      findEndpointById(db, delivery.endpointId),
+      findEventById(db, delivery.eventId),
+    ]);
     // Deleted meanwhile: its deliveries went with it (cascade); nothing to record.
-    if (endpoint === undefined) return;
-    const event = await findEvent(db, endpoint.projectId, delivery.eventId);
-    if (event === undefined) return;
+    if (endpoint === undefined || event === undefined) return;
     const result = await postWebhook(
       webhookRequest(endpoint, event, this.#secrets, this.#signingClock()),
       webhooks,

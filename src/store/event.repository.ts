@@ -179,17 +179,8 @@ export async function lastEventSeq(db: Executor, projectId: string): Promise<num
   return row?.seq == null ? 0 : Number(row.seq);
 }
 
-/** One event by id, in its project. */
-export async function findEvent(
-  db: Executor,
-  projectId: string,
-  eventId: string,
-): Promise<StoredEvent | undefined> {
-  const row = await db
-    .selectFrom("events")
-    .selectAll()
-    .where("id", "=", eventId)
-    .where("project_id", "=", projectId)
-    .executeTakeFirst();
+/** One event by id, for the sender (the delivery that names it is already the project's). */
+export async function findEventById(db: Executor, eventId: string): Promise<StoredEvent | undefined> {
+  const row = await db.selectFrom("events").selectAll().where("id", "=", eventId).executeTakeFirst();
   return row === undefined ? undefined : fromRow(row);
 }
