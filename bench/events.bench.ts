@@ -68,7 +68,8 @@ import { type JobMove, moveJob } from "../src/store/job-transition.repository.js
 import { appendOperationLog } from "../src/store/operation-log.repository.js";
 import type { DatabaseSchema } from "../src/store/schema.js";
 import { enqueueTask } from "../src/store/task.repository.js";
-import { findEndpointById, queueNewEvents } from "../src/store/webhook.repository.js";
+import { findEndpointById } from "../src/store/webhook.repository.js";
+import { queueNewEvents } from "../src/store/webhook-delivery.repository.js";
 import { newJobRow } from "../test/support/pipeline.js";
 
 const { values: args } = parseArgs({

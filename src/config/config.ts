@@ -1,3 +1,7 @@
+/*
+ * One file over 400 lines on purpose: the documented settings (SETTINGS, printed by --help and copied
+ * to the README) sit beside the code that reads each of them, so a new setting is added in one place.
+ */
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import ipaddr from "ipaddr.js";

@@ -6,15 +6,14 @@ import type { SecretBox } from "../auth/secret-box.js";
 import { backoffMs } from "../domain/backoff.js";
 import { endpointWants } from "../domain/events.js";
 import { findEventById } from "../store/event.repository.js";
+import { findEndpointById, updateEndpoint } from "../store/webhook.repository.js";
 import {
   type AttemptResult,
   claimDelivery,
   type Delivery,
-  findEndpointById,
   queueNewEvents,
   recordAttempt,
-  updateEndpoint,
-} from "../store/webhook.repository.js";
+} from "../store/webhook-delivery.repository.js";
 import { guardedLookup } from "./address-guard.js";
 import type { PipelineContext, PipelineLogger } from "./stage.js";
 import { type WebhookRequest, webhookRequest } from "./webhook-request.js";

@@ -5,17 +5,19 @@ import { newJobId } from "../domain/job.js";
 import { checkWebhookUrl } from "../pipeline/address-guard.js";
 import { lastEventSeq } from "../store/event.repository.js";
 import {
-  type Delivery,
-  type DeliveryState,
   deleteEndpoint,
   findEndpoint,
   insertEndpoint,
-  listDeliveries,
   listEndpoints,
-  redeliver,
   updateEndpoint,
   type WebhookEndpoint,
 } from "../store/webhook.repository.js";
+import {
+  type Delivery,
+  type DeliveryState,
+  listDeliveries,
+  redeliver,
+} from "../store/webhook-delivery.repository.js";
 import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 

@@ -16,12 +16,8 @@ import { appendEvents, lastEventSeq, listEventsAfter } from "../../src/store/eve
 import { insertJob } from "../../src/store/job.repository.js";
 import { moveJob } from "../../src/store/job-transition.repository.js";
 import { appendOperationLog, listOperationLogs } from "../../src/store/operation-log.repository.js";
-import {
-  insertEndpoint,
-  listDeliveries,
-  queueNewEvents,
-  type WebhookEndpoint,
-} from "../../src/store/webhook.repository.js";
+import { insertEndpoint, type WebhookEndpoint } from "../../src/store/webhook.repository.js";
+import { listDeliveries, queueNewEvents } from "../../src/store/webhook-delivery.repository.js";
 import { ENGINES, openTestRuntime, type TestRuntime } from "../support/databases.js";
 import { newJobRow } from "../support/pipeline.js";
 

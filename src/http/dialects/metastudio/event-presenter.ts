@@ -2,7 +2,7 @@ import type { Static } from "@sinclair/typebox";
 import { withoutUndefined } from "../../../domain/objects.js";
 import { formatUtcSeconds } from "../../../domain/time.js";
 import type { WebhookView } from "../../../services/webhooks.service.js";
-import type { Delivery } from "../../../store/webhook.repository.js";
+import type { Delivery } from "../../../store/webhook-delivery.repository.js";
 import type { DeliverySchema, WebhookSchema } from "./event-schemas.js";
 
 /** A webhook as the events API shows it; its secret only when it was just made or rotated. */
