@@ -1,7 +1,7 @@
 import { invalidParameter } from "../domain/errors.js";
 import type { StoredEvent } from "../domain/events.js";
 import { lastEventSeq, listEventsAfter } from "../store/event.repository.js";
-import type { Caller } from "./caller.js";
+import { type Caller, requireWholeProject } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 import { requireJob } from "./jobs.service.js";
 
@@ -20,17 +20,32 @@ export function parseEventCursor(parameter: string, raw: string | undefined): nu
   return Number(raw.trim());
 }
 
-/** Checks a stream's job (it must be the caller's); answers the project's latest event number. */
+/**
+ * Checks what a reader may see: a job must be the caller's, and a caller narrowed to one end user
+ * (X-App-UserId) may read only one job's events — the project's would show every end user's jobs.
+ * Answers the project's latest event number.
+ */
 export async function openEventStream(
   ctx: ServiceContext,
   caller: Caller,
   jobId: string | undefined,
 ): Promise<number> {
-  if (jobId !== undefined) await requireJob(ctx, caller, jobId);
+  if (jobId === undefined) requireWholeProject(caller, "the project's events");
+  else await requireJob(ctx, caller, jobId);
   return lastEventSeq(ctx.database.db, caller.principal.projectId);
 }
 
-/** The caller's project's events after `query.after`, oldest first. */
+/** A page of the caller's events after `query.after`, oldest first, checked as `openEventStream` checks. */
+export async function readEventPage(
+  ctx: ServiceContext,
+  caller: Caller,
+  query: EventQuery,
+): Promise<StoredEvent[]> {
+  await openEventStream(ctx, caller, query.jobId);
+  return readEvents(ctx, caller, query);
+}
+
+/** The project's events after `query.after`, oldest first: a stream's next read once `openEventStream` checked it. */
 export function readEvents(ctx: ServiceContext, caller: Caller, query: EventQuery): Promise<StoredEvent[]> {
   return listEventsAfter(ctx.database.db, {
     projectId: caller.principal.projectId,

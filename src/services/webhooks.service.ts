@@ -18,7 +18,7 @@ import {
   listDeliveries,
   redeliver,
 } from "../store/webhook-delivery.repository.js";
-import type { Caller } from "./caller.js";
+import { type Caller, requireWholeProject } from "./caller.js";
 import type { ServiceContext } from "./context.js";
 
 /** Webhooks per project (Doppel's own API): signed per Standard Webhooks, retried, logged. */
@@ -60,6 +60,7 @@ export async function createWebhook(
   caller: Caller,
   input: { readonly url: string; readonly events?: readonly string[]; readonly description?: string },
 ): Promise<WebhookView> {
+  requireWholeProject(caller, "webhooks");
   const url = await checkWebhookUrl("url", input.url, ctx.config.webhooks.allowedNetworks);
   const eventTypes = parseEventTypes(input.events);
   const description = parseDescription(input.description);
@@ -97,6 +98,7 @@ export async function createWebhook(
 }
 
 export function listWebhooks(ctx: ServiceContext, caller: Caller): Promise<WebhookEndpoint[]> {
+  requireWholeProject(caller, "webhooks");
   return listEndpoints(ctx.database.db, caller.principal.projectId, "standard");
 }
 

@@ -79,6 +79,7 @@ describe.each(ENGINES)("the event stream, on %s", (engine) => {
   afterAll(async () => s?.close());
 
   const auth = () => ({ "X-Auth-Token": project.token });
+  const jobsUrlOf = () => `${s.baseUrl}/v1/${project.id}/digital-human-training-manage/user/jobs`;
   const create = async (name: string) => {
     const res = await tokenApi(s, project)<{ job_id: string }>("POST", "", { name });
     expect(res.status).toBe(200);
@@ -164,6 +165,26 @@ describe.each(ENGINES)("the event stream, on %s", (engine) => {
     expect(res.status).toBe(404);
     const badCursor = await fetch(eventsUrl, { headers: { ...auth(), "Last-Event-ID": "yesterday" } });
     expect(badCursor.status).toBe(400);
+  });
+
+  it("keeps one end user (X-App-UserId) to their own jobs' events, and out of the project's webhooks", async () => {
+    const asUser = (user: string) => ({ ...auth(), "X-App-UserId": user });
+    const theirs = await fetch(jobsUrlOf(), {
+      method: "POST",
+      headers: { ...asUser("user-b"), "Content-Type": "application/json" },
+      body: JSON.stringify({ name: "user b's" }),
+    });
+    const theirJob = ((await theirs.json()) as Body).job_id;
+    // The project-wide page or stream would show every end user's jobs: refused.
+    const page = await fetch(eventsUrl, { headers: asUser("user-a") });
+    expect(page.status).toBe(403);
+    expect(((await page.json()) as Body).error_msg).toMatch(/X-App-UserId/);
+    // Another end user's job is not found; one's own is streamed.
+    expect((await fetch(`${eventsUrl}?job_id=${theirJob}`, { headers: asUser("user-a") })).status).toBe(404);
+    const own = await fetch(`${eventsUrl}?job_id=${theirJob}`, { headers: asUser("user-b") });
+    expect(((await own.json()) as Body).events.map((e: Body) => e.data.job_id)).toEqual([theirJob]);
+    const hooks = await fetch(`${s.baseUrl}/v1/${project.id}/doppel/webhooks`, { headers: asUser("user-a") });
+    expect(hooks.status).toBe(403);
   });
 
   it("ends open streams when the server closes, instead of waiting on them", async () => {

@@ -3,7 +3,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { eventJson } from "../../../domain/events.js";
 import type { Caller } from "../../../services/caller.js";
 import type { ServiceContext } from "../../../services/context.js";
-import { openEventStream, parseEventCursor, readEvents } from "../../../services/events.service.js";
+import {
+  openEventStream,
+  parseEventCursor,
+  readEventPage,
+  readEvents,
+} from "../../../services/events.service.js";
 import {
   createWebhook,
   deleteWebhook,
@@ -227,7 +232,7 @@ export function eventRoutes(
       );
       const query = { after, jobId: request.query.job_id, limit: request.query.limit };
       if (!(request.headers.accept ?? "").includes("text/event-stream")) {
-        const events = await readEvents(ctx, caller, query);
+        const events = await readEventPage(ctx, caller, query);
         return { events: events.map(eventJson), last_sequence: events.at(-1)?.seq ?? after };
       }
       await openEventStream(ctx, caller, query.jobId);
