@@ -52,10 +52,12 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     huawei = huaweiClient(s, key);
     ice = iceClient(s, key, "v3");
   }, 120_000);
+  // Stopping waits for what is in flight (a stage noticing its abort, a response being written); on a
+  // machine loaded by the other test files that has taken over the default minute.
   afterAll(async () => {
     await pipeline?.stop();
     await s?.close();
-  });
+  }, 120_000);
 
   const ms = (method: "GET" | "POST", path: string, body?: unknown) =>
     huaweiCall<Body>(
