@@ -96,6 +96,7 @@ function banner(
     `  MetaStudio: ${shown}/v1/<project_id>/digital-human-training-manage/user/jobs`,
     `  ICE:        ${shown}/?Action=ListAvatarTrainingJobs&Version=2020-11-09`,
     `  Reference:  ${shown}/docs  (OpenAPI: ${shown}/openapi/{metastudio,ice,admin,worker}.json)`,
+    `  Console:    ${shown}/console/  (sign in with the project id and a token from \`doppel token create\`)`,
     project.created ? `Created project "${project.name}" (${project.id}).` : `Default project: ${project.id}`,
     "Get credentials (in another terminal, same directory):",
     `  npx doppel key create --project ${project.id}     # AK/SK for both SDKs`,

@@ -7,7 +7,7 @@ import { sendMetaStudioError } from "./metastudio/envelope.js";
 export type Dialect = "metastudio" | "ice";
 
 /** Doppel's own paths: MetaStudio's API and everything Doppel adds beside it. */
-const METASTUDIO_PATH = /^\/(v1|uploads|downloads|admin|worker|openapi|docs)(\/|\?|$)/;
+const METASTUDIO_PATH = /^\/(v1|uploads|downloads|admin|worker|openapi|docs|console)(\/|\?|$)/;
 
 /**
  * The one rule for which envelope a response uses, decided by the path alone so that a 404, a 405, a

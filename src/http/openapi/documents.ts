@@ -9,7 +9,7 @@ export const DOCUMENT_NAMES = ["metastudio", "ice", "admin", "worker"] as const;
 export type DocumentName = (typeof DOCUMENT_NAMES)[number];
 
 /** Routes that are in no document: file bytes by signed URL, and the reference itself. */
-const UNDOCUMENTED = /^\/(uploads|downloads|openapi|docs)(\/|$)/;
+const UNDOCUMENTED = /^\/(uploads|downloads|openapi|docs|console)(\/|$)/;
 
 /**
  * Which document describes a route: by path, as the envelope rule (dialects/dialect.ts) goes. `/` is
