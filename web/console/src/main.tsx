@@ -192,40 +192,43 @@ function Jobs({ session, onUnauthorized }: { session: Session; onUnauthorized: (
         <p aria-live="polite">Loading…</p>
       ) : (
         <>
-          <table>
-            <caption>
-              {page.count === 0 ? "No jobs" : `Jobs ${filters.offset + 1}–${last} of ${page.count}`}
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">State</th>
-                <th scope="col">ICE status</th>
-                <th scope="col">Batch</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.jobs.map((job) => (
-                <tr key={job.job_id}>
-                  <td>
-                    {job.name}
-                    <div class="id">{job.job_id}</div>
-                  </td>
-                  <td>
-                    <span class={`state state-${stateClass(job.state)}`}>{job.state}</span>
-                  </td>
-                  <td>{isJobState(job.state) ? iceStatusOf(job.state) : "—"}</td>
-                  <td>{job.batch_name ?? ""}</td>
-                  <td>
-                    <time dateTime={job.create_time}>
-                      {job.create_time.replace("T", " ").replace("Z", "")}
-                    </time>
-                  </td>
+          {/* A narrow screen scrolls the table, not the page. */}
+          <div class="table-wrap">
+            <table>
+              <caption>
+                {page.count === 0 ? "No jobs" : `Jobs ${filters.offset + 1}–${last} of ${page.count}`}
+              </caption>
+              <thead>
+                <tr>
+                  <th scope="col">Name</th>
+                  <th scope="col">State</th>
+                  <th scope="col">ICE status</th>
+                  <th scope="col">Batch</th>
+                  <th scope="col">Created</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {page.jobs.map((job) => (
+                  <tr key={job.job_id}>
+                    <td>
+                      {job.name}
+                      <div class="id">{job.job_id}</div>
+                    </td>
+                    <td>
+                      <span class={`state state-${stateClass(job.state)}`}>{job.state}</span>
+                    </td>
+                    <td>{isJobState(job.state) ? iceStatusOf(job.state) : "—"}</td>
+                    <td>{job.batch_name ?? ""}</td>
+                    <td>
+                      <time dateTime={job.create_time}>
+                        {job.create_time.replace("T", " ").replace("Z", "")}
+                      </time>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
           <nav class="pager" aria-label="Pages">
             <button
               type="button"
