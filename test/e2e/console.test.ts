@@ -9,6 +9,12 @@ import { join } from "node:path";
 import { AxeBuilder } from "@axe-core/playwright";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
+import { findVersionedJobById, insertJob } from "../../src/store/job.repository.js";
+import { moveJob } from "../../src/store/job-transition.repository.js";
+import { listOperationLogs } from "../../src/store/operation-log.repository.js";
+import { newJobRow } from "../support/pipeline.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -133,6 +139,68 @@ describe.skipIf(!HAS_BROWSER && process.env.CI !== "true")(
       await page.getByRole("button", { name: "Sign out" }).click();
       await page.getByLabel("Project id").waitFor();
       await page.close();
+    }, 60_000);
+
+    it("lets an operator approve one job and reject another from the review queue, by keyboard", async () => {
+      // A server of its own: the review queue spans every project, and the seeded jobs include some in review.
+      const own = await startTestServer("sqlite", [0]);
+      const project = own.projects[0] as TestServer["projects"][number];
+      const runtime = own.t.runtime;
+      const waiting: string[] = [];
+      for (const name of ["Review me first", "Review me second"]) {
+        const job = newJobRow(project.id, own.t.clock.now + waiting.length, { name });
+        await insertJob(runtime.database.db, job, { options: DEFAULT_JOB_OPTIONS, clientToken: null });
+        await runtime.database.db.transaction().execute((trx) =>
+          moveJob(trx, {
+            jobId: job.id,
+            projectId: project.id,
+            from: "WAIT_FILE_UPLOAD",
+            version: 1,
+            path: ["AUTO_VERIFYING", "MANUAL_VERIFYING"],
+            log: {
+              operateUser: "SYSTEM",
+              logType: "AUTO_VERIFY",
+              logDescription: "checked",
+              errorCode: null,
+              redoReasons: [],
+            },
+            policy: runtime.config.pipeline,
+            now: own.t.clock.now + waiting.length,
+          }),
+        );
+        waiting.push(job.id);
+      }
+      const operator = (await createAdminToken(runtime, "Console reviewer")).token;
+      const page = await context.newPage();
+      await page.goto(`${own.baseUrl}/console/`);
+      await page.getByLabel("An operator (review, workers)").check();
+      await page.getByLabel("Operator token").fill(operator);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: /Review me first/ }).waitFor();
+      await accessible(page, "4-review");
+
+      await page.keyboard.press("a");
+      await page.getByRole("heading", { name: /Review me second/ }).waitFor();
+      await page.keyboard.press("r");
+      await page.keyboard.type("The consent video shows someone else");
+      await page.keyboard.press("Enter");
+      await page.getByText("No job waits for review.").waitFor();
+
+      const states = await Promise.all(
+        waiting.map(async (id) => (await findVersionedJobById(runtime.database.db, id))?.job.state),
+      );
+      expect(states).toEqual(["WAIT_TRAINING_DATA_PREPROCESS", "MANUAL_VERIFY_FAILED"]);
+      const history = await listOperationLogs(runtime.database.db, waiting[1] as string);
+      expect(history.at(-1)?.redoReasons).toEqual(["The consent video shows someone else"]);
+
+      await page.getByRole("button", { name: "Workers" }).click();
+      await page
+        .locator("caption")
+        .filter({ hasText: /live tasks/i })
+        .waitFor();
+      await accessible(page, "5-workers");
+      await page.close();
+      await own.close();
     }, 60_000);
   },
 );

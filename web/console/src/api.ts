@@ -10,16 +10,18 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls Doppel's MetaStudio-style API as the signed-in project (same origin: no CORS). */
+/**
+ * Calls Doppel as the signed-in session (same origin: no CORS): a project's MetaStudio-style API under
+ * `/v1/{project_id}` with its X-Auth-Token, or the admin API with the operator's bearer token.
+ */
 export async function api<T>(session: Session, path: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(`/v1/${encodeURIComponent(session.projectId)}${path}`, {
-    ...init,
-    headers: {
-      "X-Auth-Token": session.token,
-      ...(init.body !== undefined && { "Content-Type": "application/json" }),
-      ...init.headers,
-    },
-  });
+  const url =
+    session.kind === "project" ? `/v1/${encodeURIComponent(session.projectId)}${path}` : `/admin/v1${path}`;
+  const headers = new Headers(init.headers);
+  if (session.kind === "project") headers.set("X-Auth-Token", session.token);
+  else headers.set("Authorization", `Bearer ${session.token}`);
+  if (init.body !== undefined) headers.set("Content-Type", "application/json");
+  const res = await fetch(url, { ...init, headers });
   const text = await res.text();
   const body = text === "" ? {} : (JSON.parse(text) as Record<string, unknown>);
   if (!res.ok) {
@@ -44,4 +46,47 @@ export interface JobRow {
 export interface JobPage {
   readonly count: number;
   readonly jobs: readonly JobRow[];
+}
+
+/** A job waiting for an operator, with what the automatic checks found. */
+export interface ReviewJob {
+  readonly job_id: string;
+  readonly project_id: string;
+  readonly name: string;
+  readonly state: string;
+  readonly update_time: string;
+  readonly verify_report: {
+    readonly policy: string;
+    readonly probe: {
+      readonly durationSeconds: number;
+      readonly video: { readonly width: number; readonly height: number; readonly fps: number } | null;
+    };
+    readonly faces: { readonly samples: number; readonly singleFace: number };
+    readonly consent?: { readonly path: string; readonly distance?: number };
+    readonly problems: readonly string[];
+  } | null;
+}
+
+export interface ReviewQueue {
+  readonly count: number;
+  readonly jobs: readonly ReviewJob[];
+}
+
+/** A live pipeline task. */
+export interface PipelineTask {
+  readonly task_id: string;
+  readonly job_id: string;
+  readonly stage: string;
+  readonly state: string;
+  readonly progress: number;
+  readonly claims: number;
+  readonly failures: number;
+  readonly worker?: string;
+  readonly lease_until?: string;
+  readonly last_error?: string;
+}
+
+export interface TaskList {
+  readonly count: number;
+  readonly tasks: readonly PipelineTask[];
 }

@@ -1,15 +1,13 @@
 import { render } from "preact";
-import { useEffect, useState } from "preact/hooks";
-import { iceStatusOf } from "../../../src/domain/ice-status.js";
-import { ALL_STATES, isJobState } from "../../../src/domain/states.js";
-import { ApiError, api, type JobPage } from "./api.js";
-import { DEFAULT_FILTERS, type JobFilters, listQuery } from "./list-query.js";
+import { useState } from "preact/hooks";
+import { Jobs } from "./jobs.js";
+import { Review, Tasks } from "./operator.js";
 import { loadSession, type Session, saveSession } from "./session.js";
-
-const JOBS = "/digital-human-training-manage/user/jobs";
+import { SignIn } from "./sign-in.js";
 
 function App() {
   const [session, setSession] = useState<Session | undefined>(loadSession);
+  const [tab, setTab] = useState<"review" | "tasks">("review");
   const signIn = (next: Session | undefined) => {
     saveSession(next);
     setSession(next);
@@ -19,242 +17,40 @@ function App() {
     <>
       <header class="bar">
         <h1>Doppel</h1>
+        {session.kind === "operator" && (
+          <nav aria-label="Operator">
+            <button type="button" aria-pressed={tab === "review"} onClick={() => setTab("review")}>
+              Review
+            </button>
+            <button type="button" aria-pressed={tab === "tasks"} onClick={() => setTab("tasks")}>
+              Workers
+            </button>
+          </nav>
+        )}
         <span class="project">
-          Project <code>{session.projectId}</code>
+          {session.kind === "project" ? (
+            <>
+              Project <code>{session.projectId}</code>
+            </>
+          ) : (
+            "Operator"
+          )}
         </span>
         <button type="button" onClick={() => signIn(undefined)}>
           Sign out
         </button>
       </header>
       <main>
-        <Jobs session={session} onUnauthorized={() => signIn(undefined)} />
+        {session.kind === "project" ? (
+          <Jobs session={session} onUnauthorized={() => signIn(undefined)} />
+        ) : tab === "review" ? (
+          <Review session={session} />
+        ) : (
+          <Tasks session={session} />
+        )}
       </main>
     </>
   );
-}
-
-/** Project id and token; checked by listing one job before the console opens. */
-function SignIn({ onSignIn }: { onSignIn: (session: Session) => void }) {
-  const [projectId, setProjectId] = useState("");
-  const [token, setToken] = useState("");
-  const [error, setError] = useState<string | undefined>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: Event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(undefined);
-    const session = { projectId: projectId.trim(), token: token.trim() };
-    try {
-      await api<JobPage>(session, `${JOBS}?limit=1`);
-      onSignIn(session);
-    } catch (e) {
-      setError(e instanceof ApiError ? e.message : "The server could not be reached");
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <main class="sign-in">
-      <h1>Doppel console</h1>
-      <form onSubmit={submit} aria-describedby="sign-in-help">
-        <p id="sign-in-help">
-          Sign in with a project id and a token from <code>doppel token create --project ID</code>.
-        </p>
-        <label for="project">Project id</label>
-        <input
-          id="project"
-          required
-          autocomplete="username"
-          value={projectId}
-          onInput={(e) => setProjectId(e.currentTarget.value)}
-        />
-        <label for="token">Token</label>
-        <input
-          id="token"
-          type="password"
-          required
-          autocomplete="current-password"
-          value={token}
-          onInput={(e) => setToken(e.currentTarget.value)}
-        />
-        {error !== undefined && (
-          <p role="alert" class="error">
-            {error}
-          </p>
-        )}
-        <button type="submit" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
-        </button>
-      </form>
-    </main>
-  );
-}
-
-/** The jobs list with MetaStudio's filters, sorting and paging; states in both vocabularies. */
-function Jobs({ session, onUnauthorized }: { session: Session; onUnauthorized: () => void }) {
-  const [filters, setFilters] = useState<JobFilters>(DEFAULT_FILTERS);
-  const [page, setPage] = useState<JobPage | undefined>();
-  const [error, setError] = useState<string | undefined>();
-  useEffect(() => {
-    let current = true;
-    api<JobPage>(session, `${JOBS}?${listQuery(filters)}`)
-      .then((result) => {
-        if (current) {
-          setPage(result);
-          setError(undefined);
-        }
-      })
-      .catch((e: unknown) => {
-        if (!current) return;
-        if (e instanceof ApiError && e.status === 401) onUnauthorized();
-        setError(e instanceof ApiError ? e.message : "The server could not be reached");
-      });
-    return () => {
-      current = false;
-    };
-  }, [session, filters, onUnauthorized]);
-  const set = (patch: Partial<JobFilters>) => setFilters({ ...filters, offset: 0, ...patch });
-  const last = page === undefined ? 0 : Math.min(page.count, filters.offset + filters.limit);
-  return (
-    <section aria-labelledby="jobs-title">
-      <h2 id="jobs-title">Training jobs</h2>
-      <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          State
-          <select
-            value={filters.states[0] ?? ""}
-            onChange={(e) => set({ states: e.currentTarget.value === "" ? [] : [e.currentTarget.value] })}
-          >
-            <option value="">Any</option>
-            {ALL_STATES.map((state) => (
-              <option key={state} value={state}>
-                {state}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Name
-          <input type="search" value={filters.name} onChange={(e) => set({ name: e.currentTarget.value })} />
-        </label>
-        <label>
-          Batch
-          <input
-            type="search"
-            value={filters.batchName}
-            onChange={(e) => set({ batchName: e.currentTarget.value })}
-          />
-        </label>
-        <label>
-          Tag
-          <input type="search" value={filters.tag} onChange={(e) => set({ tag: e.currentTarget.value })} />
-        </label>
-        <label>
-          Created from
-          <input
-            type="date"
-            value={filters.createdFrom}
-            onChange={(e) => set({ createdFrom: e.currentTarget.value })}
-          />
-        </label>
-        <label>
-          to
-          <input
-            type="date"
-            value={filters.createdTo}
-            onChange={(e) => set({ createdTo: e.currentTarget.value })}
-          />
-        </label>
-        <label>
-          Order
-          <select
-            value={`${filters.sortKey} ${filters.sortDir}`}
-            onChange={(e) => {
-              const [sortKey, sortDir] = e.currentTarget.value.split(" ") as [
-                JobFilters["sortKey"],
-                JobFilters["sortDir"],
-              ];
-              set({ sortKey, sortDir });
-            }}
-          >
-            <option value="create_time desc">Newest first</option>
-            <option value="create_time asc">Oldest first</option>
-            <option value="update_time desc">Recently changed</option>
-          </select>
-        </label>
-      </form>
-      {error !== undefined && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
-      {page === undefined ? (
-        <p aria-live="polite">Loading…</p>
-      ) : (
-        <>
-          {/* A narrow screen scrolls the table, not the page. */}
-          <div class="table-wrap">
-            <table>
-              <caption>
-                {page.count === 0 ? "No jobs" : `Jobs ${filters.offset + 1}–${last} of ${page.count}`}
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">State</th>
-                  <th scope="col">ICE status</th>
-                  <th scope="col">Batch</th>
-                  <th scope="col">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.jobs.map((job) => (
-                  <tr key={job.job_id}>
-                    <td>
-                      {job.name}
-                      <div class="id">{job.job_id}</div>
-                    </td>
-                    <td>
-                      <span class={`state state-${stateClass(job.state)}`}>{job.state}</span>
-                    </td>
-                    <td>{isJobState(job.state) ? iceStatusOf(job.state) : "—"}</td>
-                    <td>{job.batch_name ?? ""}</td>
-                    <td>
-                      <time dateTime={job.create_time}>
-                        {job.create_time.replace("T", " ").replace("Z", "")}
-                      </time>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-          <nav class="pager" aria-label="Pages">
-            <button
-              type="button"
-              disabled={filters.offset === 0}
-              onClick={() => setFilters({ ...filters, offset: Math.max(0, filters.offset - filters.limit) })}
-            >
-              Previous
-            </button>
-            <button
-              type="button"
-              disabled={last >= page.count}
-              onClick={() => setFilters({ ...filters, offset: filters.offset + filters.limit })}
-            >
-              Next
-            </button>
-          </nav>
-        </>
-      )}
-    </section>
-  );
-}
-
-function stateClass(state: string): string {
-  if (state.endsWith("FAILED") || state === "JOB_REJECT") return "failed";
-  if (state === "JOB_SUCCESS" || state === "JOB_FINISH") return "done";
-  return "running";
 }
 
 const root = document.getElementById("app");
