@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { EVENT_TYPES, isEventType } from "../domain/events.js";
-import { newJobId } from "../domain/job.js";
+import { isHexId, newJobId } from "../domain/job.js";
 import { checkWebhookUrl } from "../pipeline/address-guard.js";
 import { lastEventSeq } from "../store/event.repository.js";
 import {
@@ -108,7 +108,11 @@ export async function requireWebhook(
   caller: Caller,
   webhookId: string,
 ): Promise<WebhookEndpoint> {
-  const endpoint = await findEndpoint(ctx.database.db, caller.principal.projectId, webhookId, "standard");
+  requireWholeProject(caller, "webhooks");
+  // Only Doppel's ids can name one; anything else (a NUL byte breaks PostgreSQL's text) is not found.
+  const endpoint = isHexId(webhookId)
+    ? await findEndpoint(ctx.database.db, caller.principal.projectId, webhookId, "standard")
+    : undefined;
   if (endpoint === undefined) {
     throw new DoppelError(
       "WEBHOOK_NOT_FOUND",
@@ -204,6 +208,9 @@ export async function redeliverWebhook(
   eventIds: readonly string[] | undefined,
 ): Promise<number> {
   const endpoint = await requireWebhook(ctx, caller, webhookId);
+  const notAnId = eventIds?.find((id) => !isHexId(id));
+  if (notAnId !== undefined)
+    throw invalidParameter("event_ids", `${JSON.stringify(notAnId.slice(0, 70))} is not an event id`);
   if (eventIds !== undefined && eventIds.length === 0) return 0;
   return redeliver(ctx.database.db, {
     endpointId: endpoint.id,

@@ -185,6 +185,10 @@ describe.each(ENGINES)("the event stream, on %s", (engine) => {
     expect(((await own.json()) as Body).events.map((e: Body) => e.data.job_id)).toEqual([theirJob]);
     const hooks = await fetch(`${s.baseUrl}/v1/${project.id}/doppel/webhooks`, { headers: asUser("user-a") });
     expect(hooks.status).toBe(403);
+    const oneHook = await fetch(`${s.baseUrl}/v1/${project.id}/doppel/webhooks/${"0".repeat(32)}`, {
+      headers: asUser("user-a"),
+    });
+    expect(oneHook.status).toBe(403);
   });
 
   it("ends open streams when the server closes, instead of waiting on them", async () => {

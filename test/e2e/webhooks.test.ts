@@ -133,8 +133,10 @@ describe.each(ENGINES)("webhooks, on %s", (engine) => {
     try {
       receiver.answer = () => (s.t.clock.now < start + 10 * MINUTE ? 500 : 200);
       const jobIds = [await createAndDelete("a"), await createAndDelete("b"), await createAndDelete("c")];
-      // Twenty simulated minutes in 15 s steps; the sender sends whatever has come due.
-      for (let t = 0; t <= 20 * MINUTE; t += 15_000) {
+      // Forty simulated minutes in 15 s steps; the sender sends whatever has come due. (The attempt
+      // before the outage ends may fall just short of it, and the next one, with jitter, comes up to
+      // 640 s later: twenty minutes were not always enough.)
+      for (let t = 0; t <= 40 * MINUTE; t += 15_000) {
         s.t.clock.set(start + t);
         await sender.sendDue();
       }
@@ -325,6 +327,9 @@ describe.each(ENGINES)("webhooks, on %s", (engine) => {
     const other = await startTestServer(engine, [0], {});
     try {
       expect((await api("GET", "/0123456789abcdef0123456789abcdef")).status).toBe(404);
+      // Ids that cannot be ids (a NUL byte broke PostgreSQL's text) are simply not found.
+      expect((await api("GET", "/%00")).status).toBe(404);
+      expect((await api("POST", `/${made.body.webhook_id}/redeliver`, { event_ids: ["\u0000"] })).status).toBe(400);
       expect((await api("POST", "/nope/rotate-secret")).body.error_code).toBe("MSS.10002008");
       const p = other.projects[0] as TestServer["projects"][number];
       // The same id under another project's URL and token is not found there.
