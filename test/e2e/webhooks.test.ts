@@ -329,7 +329,9 @@ describe.each(ENGINES)("webhooks, on %s", (engine) => {
       expect((await api("GET", "/0123456789abcdef0123456789abcdef")).status).toBe(404);
       // Ids that cannot be ids (a NUL byte broke PostgreSQL's text) are simply not found.
       expect((await api("GET", "/%00")).status).toBe(404);
-      expect((await api("POST", `/${made.body.webhook_id}/redeliver`, { event_ids: ["\u0000"] })).status).toBe(400);
+      expect(
+        (await api("POST", `/${made.body.webhook_id}/redeliver`, { event_ids: ["\u0000"] })).status,
+      ).toBe(400);
       expect((await api("POST", "/nope/rotate-secret")).body.error_code).toBe("MSS.10002008");
       const p = other.projects[0] as TestServer["projects"][number];
       // The same id under another project's URL and token is not found there.
