@@ -15,7 +15,7 @@ import { findVersionedJobById, insertJob } from "../../src/store/job.repository.
 import { moveJob } from "../../src/store/job-transition.repository.js";
 import { listOperationLogs } from "../../src/store/operation-log.repository.js";
 import { newJobRow } from "../support/pipeline.js";
-import { startTestServer, type TestServer } from "../support/server.js";
+import { startTestServer, type TestServer, tokenApi } from "../support/server.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const HAS_BROWSER = existsSync(CHROMIUM);
@@ -138,6 +138,50 @@ describe.skipIf(!HAS_BROWSER && process.env.CI !== "true")(
       await page.screenshot({ path: join(SCREENSHOTS, "3-jobs-phone.png"), fullPage: true });
       await page.getByRole("button", { name: "Sign out" }).click();
       await page.getByLabel("Project id").waitFor();
+      await page.close();
+    }, 60_000);
+
+    it("shows a job's history and follows it live, failure reasons included", async () => {
+      const project = s.projects[0] as TestServer["projects"][number];
+      const runtime = s.t.runtime;
+      const created = await tokenApi(s, project)<{ job_id: string }>("POST", "", { name: "Live one" });
+      const jobId = created.body.job_id;
+      const page = await context.newPage();
+      await page.goto(`${s.baseUrl}/console/`);
+      await page.getByLabel("Project id").fill(project.id);
+      await page.getByLabel("Token").fill(project.token);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("link", { name: "Live one" }).click();
+      await page.getByRole("heading", { name: "Live one" }).waitFor();
+      await expect(page.getByTestId("job-state").textContent()).resolves.toBe("WAIT_FILE_UPLOAD");
+
+      // The change happens elsewhere; the page hears of it over the event stream, without a reload.
+      await runtime.database.db.transaction().execute((trx) =>
+        moveJob(trx, {
+          jobId,
+          projectId: project.id,
+          from: "WAIT_FILE_UPLOAD",
+          version: 1,
+          path: ["AUTO_VERIFYING", "AUTO_VERIFY_FAILED"],
+          log: {
+            operateUser: "SYSTEM",
+            logType: "AUTO_VERIFY",
+            logDescription: "The checks failed",
+            errorCode: "DOPPEL.NO_FACE",
+            redoReasons: ["No face is visible in the training video"],
+          },
+          policy: runtime.config.pipeline,
+          now: s.t.clock.now,
+        }),
+      );
+      await page
+        .getByTestId("job-state")
+        .filter({ hasText: "AUTO_VERIFY_FAILED" })
+        .waitFor({ timeout: 10_000 });
+      await page.getByText("No face is visible in the training video").waitFor();
+      await accessible(page, "6-job-detail");
+      await page.getByRole("button", { name: "Back to the jobs" }).click();
+      await page.locator("caption").waitFor();
       await page.close();
     }, 60_000);
 

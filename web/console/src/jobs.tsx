@@ -8,7 +8,15 @@ import type { Session } from "./session.js";
 export const JOBS = "/digital-human-training-manage/user/jobs";
 
 /** The jobs list with MetaStudio's filters, sorting and paging; states in both vocabularies. */
-export function Jobs({ session, onUnauthorized }: { session: Session; onUnauthorized: () => void }) {
+export function Jobs({
+  session,
+  onUnauthorized,
+  onOpen,
+}: {
+  session: Session;
+  onUnauthorized: () => void;
+  onOpen: (jobId: string) => void;
+}) {
   const [filters, setFilters] = useState<JobFilters>(DEFAULT_FILTERS);
   const [page, setPage] = useState<JobPage | undefined>();
   const [error, setError] = useState<string | undefined>();
@@ -128,7 +136,15 @@ export function Jobs({ session, onUnauthorized }: { session: Session; onUnauthor
                 {page.jobs.map((job) => (
                   <tr key={job.job_id}>
                     <td>
-                      {job.name}
+                      <a
+                        href={`#job/${job.job_id}`}
+                        onClick={(e) => {
+                          e.preventDefault();
+                          onOpen(job.job_id);
+                        }}
+                      >
+                        {job.name}
+                      </a>
                       <div class="id">{job.job_id}</div>
                     </td>
                     <td>

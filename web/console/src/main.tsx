@@ -1,5 +1,6 @@
 import { render } from "preact";
 import { useState } from "preact/hooks";
+import { JobDetailView } from "./job-detail.js";
 import { Jobs } from "./jobs.js";
 import { Review, Tasks } from "./operator.js";
 import { loadSession, type Session, saveSession } from "./session.js";
@@ -8,6 +9,7 @@ import { SignIn } from "./sign-in.js";
 function App() {
   const [session, setSession] = useState<Session | undefined>(loadSession);
   const [tab, setTab] = useState<"review" | "tasks">("review");
+  const [openJob, setOpenJob] = useState<string | undefined>();
   const signIn = (next: Session | undefined) => {
     saveSession(next);
     setSession(next);
@@ -42,7 +44,11 @@ function App() {
       </header>
       <main>
         {session.kind === "project" ? (
-          <Jobs session={session} onUnauthorized={() => signIn(undefined)} />
+          openJob !== undefined ? (
+            <JobDetailView session={session} jobId={openJob} onBack={() => setOpenJob(undefined)} />
+          ) : (
+            <Jobs session={session} onUnauthorized={() => signIn(undefined)} onOpen={setOpenJob} />
+          )
         ) : tab === "review" ? (
           <Review session={session} />
         ) : (
