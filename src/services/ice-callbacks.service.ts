@@ -1,15 +1,9 @@
 import { DoppelError, invalidParameter } from "../domain/errors.js";
-import { newJobId } from "../domain/job.js";
 import { checkWebhookUrl } from "../pipeline/address-guard.js";
-import { lastEventSeq } from "../store/event.repository.js";
-import {
-  deleteEndpoint,
-  insertEndpoint,
-  listEndpoints,
-  type WebhookEndpoint,
-} from "../store/webhook.repository.js";
+import { deleteEndpoint, insertEndpoint, listEndpoints } from "../store/webhook.repository.js";
 import type { Caller } from "./caller.js";
 import type { ServiceContext } from "./context.js";
+import { newEndpoint } from "./webhooks.service.js";
 
 /**
  * ICE's account-wide event callback (SetEventCallback / GetEventCallback), one per project here.
@@ -79,9 +73,7 @@ export async function setIceEventCallback(
   // ICE: "the callback URL cannot exceed 256 bytes".
   await checkWebhookUrl("CallbackURL", settings.callbackUrl, ctx.config.webhooks.allowedNetworks, 256);
   const projectId = caller.principal.projectId;
-  const now = ctx.now();
-  const endpoint: WebhookEndpoint = {
-    id: newJobId(now),
+  const endpoint = await newEndpoint(ctx, {
     projectId,
     kind: "ice",
     // As given, not normalized: ICE's signature is over the callback URL the user set.
@@ -89,17 +81,8 @@ export async function setIceEventCallback(
     description: null,
     eventTypes,
     secretSealed: authKey === undefined ? null : ctx.secrets.seal(authKey),
-    previousSecretSealed: null,
-    previousSecretUntil: null,
     authSwitch: authSwitch === "on",
-    state: "enabled",
-    disabledReason: null,
-    failingSince: null,
-    // Events from now on: the ones before the endpoint existed are not sent to it.
-    queuedThroughSeq: await lastEventSeq(ctx.database.db, projectId),
-    createTime: now,
-    updateTime: now,
-  };
+  });
   // One callback per project: the new one replaces the old (and its undelivered callbacks).
   await ctx.database.db.transaction().execute(async (trx) => {
     for (const old of await listEndpoints(trx, projectId, "ice")) await deleteEndpoint(trx, old.id);

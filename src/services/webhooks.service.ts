@@ -48,6 +48,32 @@ function parseDescription(description: string | undefined): string | null {
   return description;
 }
 
+/**
+ * A new, enabled endpoint (a webhook or an ICE callback) with nothing sent yet, that gets the project's
+ * events from now on: the ones before it existed are not sent to it.
+ */
+export async function newEndpoint(
+  ctx: ServiceContext,
+  fields: Pick<
+    WebhookEndpoint,
+    "projectId" | "kind" | "url" | "description" | "eventTypes" | "secretSealed" | "authSwitch"
+  >,
+): Promise<WebhookEndpoint> {
+  const now = ctx.now();
+  return {
+    ...fields,
+    id: newJobId(now),
+    previousSecretSealed: null,
+    previousSecretUntil: null,
+    state: "enabled",
+    disabledReason: null,
+    failingSince: null,
+    queuedThroughSeq: await lastEventSeq(ctx.database.db, fields.projectId),
+    createTime: now,
+    updateTime: now,
+  };
+}
+
 /** A webhook as shown, and its secret when it was just made or rotated (shown once). */
 export interface WebhookView {
   readonly endpoint: WebhookEndpoint;
@@ -72,27 +98,16 @@ export async function createWebhook(
       `A project has at most ${MAX_WEBHOOKS_PER_PROJECT} webhooks; delete one first`,
     );
   }
-  const now = ctx.now();
   const secret = newSecret();
-  const endpoint: WebhookEndpoint = {
-    id: newJobId(now),
+  const endpoint = await newEndpoint(ctx, {
     projectId,
     kind: "standard",
     url: url.href,
     description,
     eventTypes,
     secretSealed: ctx.secrets.seal(secret),
-    previousSecretSealed: null,
-    previousSecretUntil: null,
     authSwitch: false,
-    state: "enabled",
-    disabledReason: null,
-    failingSince: null,
-    // Events from now on: the ones before the endpoint existed are not sent to it.
-    queuedThroughSeq: await lastEventSeq(ctx.database.db, projectId),
-    createTime: now,
-    updateTime: now,
-  };
+  });
   await insertEndpoint(ctx.database.db, endpoint);
   return { endpoint, secret };
 }
