@@ -1,6 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { isDoppelError } from "../domain/errors.js";
 import { checkTags, MAX_TAG_LENGTH, MAX_TAGS, requiredText } from "../domain/job-fields.js";
+// `npm run bench:upload` imports the uploader from here.
+import { MAX_PARTS, partCountFor } from "../domain/parts.js";
 import { ALL_STATES } from "../domain/states.js";
 import type { ClientFlags } from "./api-client.js";
 import { clientOf, commaListArg, hexIdArg, integer, withClientFlags } from "./client-flags.js";
@@ -11,13 +13,10 @@ import { forgetUploadState, loadUploadState, saveUploadState, uploadStateDir } f
 import { uploadTrainingVideo } from "./training-video-upload.js";
 import { checkUploadFile } from "./upload-file-check.js";
 
-// `npm run bench:upload` imports the uploader from here.
 export { DEFAULT_CONCURRENCY, uploadParts } from "./multipart-uploader.js";
 
 /** With `--file` and no `--parts`, one part per this many bytes (so a cut upload redoes at most this). */
 const AUTO_PART_BYTES = 256 * 1024 * 1024;
-
-const MAX_PARTS = 1000;
 
 const UPLOAD_CHOICE = `
 Upload URLs: MetaStudio hands out a job's upload URLs only when the job is created (and when it is
@@ -69,7 +68,7 @@ export function registerJobsCommands(program: Command): void {
         opts.consent === undefined
           ? undefined
           : await checkUploadFile("--consent", opts.consent, "grant-file");
-      const parts = opts.parts ?? (file ? Math.min(MAX_PARTS, Math.ceil(file.size / AUTO_PART_BYTES)) : 1);
+      const parts = opts.parts ?? (file ? partCountFor(file.size, AUTO_PART_BYTES) : 1);
       const client = clientOf(command);
       const created = await client.createJob({
         name: opts.name,

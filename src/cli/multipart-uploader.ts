@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { type PartRange, partRanges } from "../domain/parts.js";
 import { type ApiError, apiErrorOf, networkError } from "./api-client.js";
 import { runEach } from "./task-pool.js";
 
@@ -21,23 +22,6 @@ export const DEFAULT_CONCURRENCY = 2;
 
 /** Read size for parts: large reads keep syscalls and HTTP chunks few. */
 const CHUNK_BYTES = 1024 * 1024;
-
-export interface PartRange {
-  readonly partNumber: number;
-  /** First byte, inclusive. */
-  readonly start: number;
-  /** Last byte + 1. */
-  readonly end: number;
-}
-
-/** Splits `size` bytes into `parts` byte ranges whose lengths differ by at most one, in order. */
-export function partRanges(size: number, parts: number): PartRange[] {
-  return Array.from({ length: parts }, (_, i) => ({
-    partNumber: i + 1,
-    start: Math.floor((i * size) / parts),
-    end: Math.floor(((i + 1) * size) / parts),
-  }));
-}
 
 export interface PartResult {
   readonly partNumber: number;

@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { partRanges } from "../../src/cli/multipart-uploader.js";
+import { partRanges } from "../../src/domain/parts.js";
 import { doppel, doppelFails, serve, stopChild } from "../support/cli.js";
 import { MP4_HEAD } from "../support/clips.js";
 

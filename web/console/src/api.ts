@@ -90,3 +90,40 @@ export interface TaskList {
   readonly count: number;
   readonly tasks: readonly PipelineTask[];
 }
+
+/**
+ * PUTs `body` to a signed upload URL, reporting bytes sent as they go (XMLHttpRequest: fetch has no
+ * upload progress). A refusal carries the server's reason (`error_msg`, or ICE's `Message`).
+ */
+export function putToSignedUrl(
+  url: string,
+  body: Blob,
+  onProgress: (sent: number) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(body.size);
+        resolve();
+        return;
+      }
+      let reason = `The upload was refused (${xhr.status})`;
+      try {
+        const answer = JSON.parse(xhr.responseText) as { error_msg?: unknown; Message?: unknown };
+        const text = answer.error_msg ?? answer.Message;
+        if (typeof text === "string") reason = text;
+      } catch {
+        // Not JSON (a proxy's page): the status says enough.
+      }
+      reject(new ApiError(xhr.status, reason));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "The connection was lost during the upload"));
+    xhr.onabort = () => reject(new DOMException("The upload was stopped", "AbortError"));
+    signal?.addEventListener("abort", () => xhr.abort(), { once: true });
+    xhr.send(body);
+  });
+}

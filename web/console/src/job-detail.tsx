@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { iceStatusOf } from "../../../src/domain/ice-status.js";
 import { isJobState } from "../../../src/domain/states.js";
 import { ApiError, api } from "./api.js";
+import { AssetFiles } from "./assets.js";
 import { JOBS } from "./jobs.js";
 import type { Session } from "./session.js";
 
@@ -16,6 +17,10 @@ interface JobDetail {
   readonly message?: string;
   readonly asset_id?: string;
   readonly cover_download_url?: string;
+  readonly training_video_download_url?: string;
+  readonly action_video_download_url?: string;
+  readonly grant_file_download_url?: string;
+  readonly audio_file_download_url?: string;
   readonly operation_logs: ReadonlyArray<{
     readonly operate_time: string;
     readonly log_type: string;
@@ -66,6 +71,32 @@ function followJob(session: ProjectSession, jobId: string, onEvent: () => void, 
     }
   };
   void connect();
+}
+
+/** The files the job was given, each a download link (signed for 24 hours). */
+function JobFiles({ job }: { job: JobDetail }) {
+  const files = [
+    ["Training video", job.training_video_download_url],
+    ["Consent", job.grant_file_download_url],
+    ["Action video", job.action_video_download_url],
+    ["Audio", job.audio_file_download_url],
+    ["Cover", job.cover_download_url],
+  ].filter((f): f is [string, string] => f[1] !== undefined);
+  if (files.length === 0) return null;
+  return (
+    <>
+      <h3>Uploaded files</h3>
+      <ul class="files">
+        {files.map(([label, url]) => (
+          <li key={label}>
+            <a href={url} download>
+              {label}
+            </a>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
 }
 
 /** One job: its state in both vocabularies, why it stopped, its cover and its history, kept live. */
@@ -126,6 +157,13 @@ export function JobDetailView({
           {job.cover_download_url !== undefined && (
             <img class="cover" src={job.cover_download_url} alt={`Cover of ${job.name}`} />
           )}
+          {job.asset_id !== undefined && (
+            <>
+              <h3>Trained avatar</h3>
+              <AssetFiles session={session} assetId={job.asset_id} />
+            </>
+          )}
+          <JobFiles job={job} />
           <h3>History</h3>
           <ol class="timeline">
             {job.operation_logs.map((log) => (

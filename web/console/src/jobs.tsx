@@ -44,20 +44,7 @@ export function Jobs({
     <section aria-labelledby="jobs-title">
       <h2 id="jobs-title">Training jobs</h2>
       <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          State
-          <select
-            value={filters.states[0] ?? ""}
-            onChange={(e) => set({ states: e.currentTarget.value === "" ? [] : [e.currentTarget.value] })}
-          >
-            <option value="">Any</option>
-            {ALL_STATES.map((state) => (
-              <option key={state} value={state}>
-                {state}
-              </option>
-            ))}
-          </select>
-        </label>
+        <StatePicker selected={filters.states} onChange={(states) => set({ states })} />
         <label>
           Name
           <input type="search" value={filters.name} onChange={(e) => set({ name: e.currentTarget.value })} />
@@ -181,6 +168,44 @@ export function Jobs({
         </>
       )}
     </section>
+  );
+}
+
+/** Any number of states to filter by (the API takes a comma list), as checkboxes in a disclosure. */
+function StatePicker({
+  selected,
+  onChange,
+}: {
+  selected: readonly string[];
+  onChange: (states: string[]) => void;
+}) {
+  const toggle = (state: string, on: boolean) =>
+    onChange(on ? [...selected, state] : selected.filter((s) => s !== state));
+  return (
+    <details class="states">
+      <summary>
+        States:{" "}
+        {selected.length === 0 ? "any" : selected.length === 1 ? selected[0] : `${selected.length} chosen`}
+      </summary>
+      <fieldset>
+        <legend>Show jobs in these states</legend>
+        {ALL_STATES.map((state) => (
+          <label key={state} class="check">
+            <input
+              type="checkbox"
+              checked={selected.includes(state)}
+              onChange={(e) => toggle(state, e.currentTarget.checked)}
+            />
+            {state}
+          </label>
+        ))}
+        {selected.length > 0 && (
+          <button type="button" onClick={() => onChange([])}>
+            Clear
+          </button>
+        )}
+      </fieldset>
+    </details>
   );
 }
 
