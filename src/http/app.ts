@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController
 import type { ServiceContext } from "../services/context.js";
 import { adminRoutes } from "./admin/routes.js";
 import { assetDownloadRoutes } from "./assets/download-routes.js";
-import { consoleRoutes } from "./console/routes.js";
+import { blobStoreOrigins, consoleRoutes } from "./console/routes.js";
 import { sendInDialect } from "./dialects/dialect.js";
 import { iceRoutes } from "./dialects/ice/routes.js";
 import { metaStudioRoutes } from "./dialects/metastudio/routes.js";
@@ -66,7 +66,7 @@ export async function buildApp(ctx: ServiceContext, options: AppOptions = {}): P
   await app.register(adminRoutes, { ctx });
   await app.register(workerApiRoutes, { ctx });
   await app.register(openApiRoutes, { routes });
-  await app.register(consoleRoutes);
+  await app.register(consoleRoutes, { fileOrigins: blobStoreOrigins(ctx.config.blobStore) });
 
   answerUnroutedRequests(app);
   return app;

@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
+import { blobStoreOrigins, consoleHeaders } from "../../src/http/console/routes.js";
 import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { findVersionedJobById, insertJob } from "../../src/store/job.repository.js";
 import { moveJob } from "../../src/store/job-transition.repository.js";
@@ -231,3 +232,27 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
     }, 60_000);
   },
 );
+
+describe("the console's page rules", () => {
+  it("let files come only from Doppel, or also from the S3 store's endpoint", () => {
+    const local = consoleHeaders(blobStoreOrigins({ kind: "local", root: "/data" }))[
+      "content-security-policy"
+    ];
+    expect(local).toContain("connect-src 'self';");
+    expect(local).toContain("media-src 'self' blob:;");
+    const s3 = {
+      kind: "s3",
+      bucket: "b",
+      region: "r",
+      forcePathStyle: true,
+      prefix: undefined,
+      credentials: undefined,
+    } as const;
+    const minio = consoleHeaders(blobStoreOrigins({ ...s3, endpoint: "http://127.0.0.1:9000/" }))[
+      "content-security-policy"
+    ];
+    expect(minio).toContain("connect-src 'self' http://127.0.0.1:9000;");
+    const aws = consoleHeaders(blobStoreOrigins({ ...s3, endpoint: undefined }))["content-security-policy"];
+    expect(aws).toContain("img-src 'self' https://*.amazonaws.com data: blob:;");
+  });
+});

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Config } from "../../config/config.js";
 import { DoppelError } from "../../domain/errors.js";
 
 /** Where `npm run build:console` writes the console (`dist/console`, from src/ or from dist/ alike). */
@@ -18,23 +19,46 @@ const TYPES: Readonly<Record<string, string>> = {
 
 /**
  * The console's page rules: its own scripts and styles only (nothing from elsewhere, no inline code);
- * images and videos also from the blob store's presigned URLs; no framing; no referrer, so a page's
+ * uploads, images and videos also to and from `fileOrigins`, the blob store's (an S3 store's presigned
+ * URLs; none for the local store, whose URLs are Doppel's own); no framing; no referrer, so a page's
  * address never leaves with a request.
  */
-const SECURITY_HEADERS = {
-  "content-security-policy":
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; media-src 'self' blob: https:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-  "referrer-policy": "no-referrer",
-  "x-content-type-options": "nosniff",
-};
+export function consoleHeaders(fileOrigins: readonly string[]): Record<string, string> {
+  const files = ["'self'", ...fileOrigins].join(" ");
+  return {
+    "content-security-policy": [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self'",
+      `img-src ${files} data: blob:`,
+      `media-src ${files} blob:`,
+      `connect-src ${files}`,
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+      "form-action 'self'",
+    ].join("; "),
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+  };
+}
+
+/** Where an S3 store's presigned URLs point: its endpoint's origin, or AWS's S3 hosts. */
+export function blobStoreOrigins(store: Config["blobStore"]): string[] {
+  if (store.kind === "local") return [];
+  return [store.endpoint === undefined ? "https://*.amazonaws.com" : new URL(store.endpoint).origin];
+}
 
 /**
  * `/console/`: the web console, built by Vite into dist/console, served from memory (a few files, read
  * once). Hashed assets are cached for good; the page itself is revalidated. Without a build, a clear
  * error says how to make one.
  */
-export async function consoleRoutes(app: FastifyInstance): Promise<void> {
+export async function consoleRoutes(
+  app: FastifyInstance,
+  options: { readonly fileOrigins: readonly string[] },
+): Promise<void> {
   const files = readBuild();
+  const securityHeaders = consoleHeaders(options.fileOrigins);
   const serve = async (request: FastifyRequest, reply: FastifyReply) => {
     // The router ignores trailing slashes, so `/console/` reaches the `/console` route too; the page's
     // relative asset paths need the slash.
@@ -51,7 +75,7 @@ export async function consoleRoutes(app: FastifyInstance): Promise<void> {
     if (file === undefined) throw new DoppelError("API_NOT_FOUND", "No such console file");
     const immutable = path.startsWith("assets/") && files.has(path);
     return reply
-      .headers(SECURITY_HEADERS)
+      .headers(securityHeaders)
       .header("content-type", file.type)
       .header("cache-control", immutable ? "public, max-age=31536000, immutable" : "no-cache")
       .send(file.bytes);

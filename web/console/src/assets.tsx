@@ -1,8 +1,8 @@
 import { Fragment } from "preact";
-import { useEffect, useState } from "preact/hooks";
-import { ApiError, api } from "./api.js";
+import { useState } from "preact/hooks";
 import { formatBytes } from "./new-job.js";
 import type { Session } from "./session.js";
+import { useApi } from "./use-api.js";
 
 type ProjectSession = Extract<Session, { kind: "project" }>;
 
@@ -26,22 +26,21 @@ interface Asset {
   }>;
 }
 
-function useAsset(session: ProjectSession, assetId: string) {
-  const [asset, setAsset] = useState<Asset | undefined>();
-  const [error, setError] = useState<string | undefined>();
-  useEffect(() => {
-    let current = true;
-    api<Asset>(session, `${ASSETS}/${encodeURIComponent(assetId)}`)
-      .then((a) => current && setAsset(a))
-      .catch(
-        (e: unknown) =>
-          current && setError(e instanceof ApiError ? e.message : "The server could not be reached"),
-      );
-    return () => {
-      current = false;
-    };
-  }, [session, assetId]);
-  return { asset, error };
+type AssetFile = NonNullable<Asset["files"]>[number];
+
+const ORDER = { MAIN: 0, SAMPLE: 1, COVER: 2, OTHER: 3 };
+const LABELS = { MAIN: "Whole package", SAMPLE: "Preview clip", COVER: "Cover", OTHER: "" };
+
+function FileLink({ file }: { file: AssetFile }) {
+  const label = LABELS[file.asset_file_category];
+  return (
+    <li>
+      <a href={file.download_url} download={file.file_name}>
+        {label === "" ? file.file_name : `${label} (${file.file_name})`}
+      </a>{" "}
+      <span class="hint">{formatBytes(file.file_size)}</span>
+    </li>
+  );
 }
 
 /**
@@ -49,12 +48,12 @@ function useAsset(session: ProjectSession, assetId: string) {
  * then the cover and each file of the package. Used on the asset's page and on its job's page.
  */
 export function AssetFiles({ session, assetId }: { session: ProjectSession; assetId: string }) {
-  const { asset, error } = useAsset(session, assetId);
+  const { data: asset, error } = useApi<Asset>(session, `${ASSETS}/${encodeURIComponent(assetId)}`);
   if (error !== undefined) return <p class="error">{error}</p>;
   if (asset === undefined) return <p>Loading the avatar…</p>;
   const files = asset.files ?? [];
   const preview = files.find((f) => f.asset_file_category === "SAMPLE");
-  const order = { MAIN: 0, SAMPLE: 1, COVER: 2, OTHER: 3 };
+  const others = files.filter((f) => f.asset_file_category === "OTHER");
   return (
     <div class="asset-files">
       {preview !== undefined && (
@@ -67,19 +66,24 @@ export function AssetFiles({ session, assetId }: { session: ProjectSession; asse
           aria-label={`Preview of ${asset.asset_name}`}
         />
       )}
-      <h4>Files</h4>
       <ul class="files">
-        {[...files]
-          .sort((a, b) => order[a.asset_file_category] - order[b.asset_file_category])
+        {files
+          .filter((f) => f.asset_file_category !== "OTHER")
+          .sort((a, b) => ORDER[a.asset_file_category] - ORDER[b.asset_file_category])
           .map((file) => (
-            <li key={file.file_id}>
-              <a href={file.download_url} download={file.file_name}>
-                {file.asset_file_category === "MAIN" ? `Whole package (${file.file_name})` : file.file_name}
-              </a>{" "}
-              <span class="hint">{formatBytes(file.file_size)}</span>
-            </li>
+            <FileLink key={file.file_id} file={file} />
           ))}
       </ul>
+      {others.length > 0 && (
+        <details>
+          <summary>The package's {others.length} files one by one</summary>
+          <ul class="files">
+            {others.map((file) => (
+              <FileLink key={file.file_id} file={file} />
+            ))}
+          </ul>
+        </details>
+      )}
     </div>
   );
 }
@@ -93,24 +97,11 @@ export function Assets({
   onOpenJob: (jobId: string) => void;
 }) {
   const [offset, setOffset] = useState(0);
-  const [page, setPage] = useState<{ count: number; assets: readonly Asset[] } | undefined>();
   const [open, setOpen] = useState<string | undefined>();
-  const [error, setError] = useState<string | undefined>();
-  useEffect(() => {
-    let current = true;
-    api<{ count: number; assets: Asset[] }>(
-      session,
-      `${ASSETS}?offset=${offset}&limit=${PAGE}&sort_key=create_time&sort_dir=desc`,
-    )
-      .then((p) => current && setPage(p))
-      .catch(
-        (e: unknown) =>
-          current && setError(e instanceof ApiError ? e.message : "The server could not be reached"),
-      );
-    return () => {
-      current = false;
-    };
-  }, [session, offset]);
+  const { data: page, error } = useApi<{ count: number; assets: readonly Asset[] }>(
+    session,
+    `${ASSETS}?offset=${offset}&limit=${PAGE}&sort_key=create_time&sort_dir=desc`,
+  );
   return (
     <section aria-labelledby="assets-title">
       <h2 id="assets-title">Avatars</h2>
