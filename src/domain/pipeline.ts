@@ -91,5 +91,24 @@ export function successPath(stage: Stage, policy: PipelinePolicy): PipelineState
 
 /** Where the verify stage keeps a job's report: the review queue shows it to the reviewer. */
 export function verifyReportKey(jobId: string): string {
-  return `jobs/${jobId}/verify/report.json`;
+  return `${verifyPrefix(jobId)}report.json`;
+}
+
+/**
+ * Where the verify stage keeps the images its report names (the sampled frames, the consent video's
+ * face), by the name the report gives them. Every name includes its content's sha256, so a key never
+ * holds other bytes than the first ones written under it.
+ */
+export function verifyImageKey(jobId: string, name: string): string {
+  return `${verifyPrefix(jobId)}${name}`;
+}
+
+/** Everything the verify stage keeps for a job: its report and the report's images. */
+export function verifyPrefix(jobId: string): string {
+  return `jobs/${jobId}/verify/`;
+}
+
+/** The path Doppel serves an image of a job's verify report at; signed URLs add `expires` and `signature`. */
+export function verifyImagePath(jobId: string, name: string): string {
+  return `/downloads/${jobId}/verify/${name}`;
 }

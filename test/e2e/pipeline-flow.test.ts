@@ -136,7 +136,13 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
     const report = await readJsonBlob(`jobs/${jobId}/verify/report.json`);
     expect(report.files["training-video"].sha256).toBe(uploaded);
     expect(report.files["grant-file"].sha256).toBe(sha256(await readFile(clips.personAConsent)));
-    expect(report.consent).toEqual({ path: "video", distance: expect.any(Number) });
+    expect(report.consent).toEqual({
+      path: "video",
+      distance: expect.any(Number),
+      // The consent video's face and the training video's, to show side by side (verify-stage.test.ts).
+      frame: expect.objectContaining({ name: expect.stringMatching(/^consent-[0-9a-f]{64}\.jpg$/) }),
+      trainingFrame: expect.any(Number),
+    });
     expect(report.consent.distance).toBeLessThan(0.55);
     const manifest = await readJsonBlob(`jobs/${jobId}/preprocess/manifest.json`);
     expect(manifest.source.sha256).toBe(uploaded);

@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { StageFailure, type StageRun } from "../../src/pipeline/stage.js";
+import { StageFailure } from "../../src/pipeline/stage.js";
 import { packageStage } from "../../src/pipeline/stages/package.stage.js";
 import { fileDirectoryClashes } from "../../src/pipeline/stages/stage-files.js";
 import { trainedPackagePrefix } from "../../src/pipeline/stages/train.stage.js";
 import { openTestRuntime, type TestRuntime } from "../support/databases.js";
-import { newJobRow } from "../support/pipeline.js";
+import { newJobRow, stageRunOf } from "../support/pipeline.js";
 
 describe("the package stage", () => {
   let t: TestRuntime;
@@ -37,14 +37,7 @@ describe("the package stage", () => {
     for (const path of ["manifest.json", "a", "a/b"]) {
       await t.runtime.blobs.put(`${trainedPackagePrefix(job.id)}${path}`, Readable.from([Buffer.from(path)]));
     }
-    const run = {
-      job,
-      signal: new AbortController().signal,
-      workDir,
-      progress() {},
-      log: { info() {}, warn() {}, error() {} },
-    } as unknown as StageRun;
-    const failure = await packageStage()(t.runtime, run).then(
+    const failure = await packageStage()(t.runtime, stageRunOf(job, workDir)).then(
       () => undefined,
       (error: unknown) => error,
     );

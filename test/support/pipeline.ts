@@ -2,6 +2,7 @@ import type { Job } from "../../src/domain/job.js";
 import { newJobId } from "../../src/domain/job.js";
 import { DEFAULT_JOB_OPTIONS } from "../../src/domain/job-options.js";
 import type { JobState } from "../../src/domain/states.js";
+import type { StageRun } from "../../src/pipeline/stage.js";
 import type { Runtime } from "../../src/services/runtime.js";
 import { insertJob } from "../../src/store/job.repository.js";
 import { moveJob } from "../../src/store/job-transition.repository.js";
@@ -87,4 +88,15 @@ export async function jobWaitingForTraining(
     }),
   );
   return job.id;
+}
+
+/** A run of a stage for `job` outside a worker: no task, no lease, progress and logs go nowhere. */
+export function stageRunOf(job: Job, workDir: string): StageRun {
+  return {
+    job,
+    signal: new AbortController().signal,
+    workDir,
+    progress() {},
+    log: { info() {}, warn() {}, error() {} },
+  } as unknown as StageRun;
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -62,6 +63,24 @@ export async function uploadFile(
   contentType?: string,
 ): Promise<StoredBlob> {
   return blobs.put(key, createReadStream(file), { ...(contentType !== undefined && { contentType }) });
+}
+
+/**
+ * Streams a local file into the blob store under `${prefix}${stem}-<sha256>${extension}`, a key its
+ * content decides: a repeated run writes the same bytes under the same key, and no key ever gets bytes
+ * other than those a report or record written earlier names.
+ */
+export async function uploadContentAddressed(
+  blobs: BlobStore,
+  prefix: string,
+  stem: string,
+  extension: string,
+  file: string,
+  contentType: string,
+): Promise<StoredBlob> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return uploadFile(blobs, `${prefix}${stem}-${hash.digest("hex")}${extension}`, file, contentType);
 }
 
 /** Stores a small JSON document. */

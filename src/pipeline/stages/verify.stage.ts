@@ -1,12 +1,25 @@
 import { join } from "node:path";
 import { verifyReportKey } from "../../domain/pipeline.js";
 import { formatProblems, type VerifyPolicy } from "../../domain/verify-policy.js";
-import { type DetectedFace, descriptorDistance, type FaceAnalyzer } from "../../media/faces.js";
-import { sampleFrames } from "../../media/frames.js";
+import {
+  type DetectedFace,
+  descriptorDistance,
+  type FaceAnalyzer,
+  type RgbImage,
+} from "../../media/faces.js";
+import { type RgbFrame, sampleFrames } from "../../media/frames.js";
 import { MediaUnreadableError, probeMedia } from "../../media/probe.js";
 import { listJobFiles } from "../../store/job-file.repository.js";
-import { StageFailure, type StageHandler } from "../stage.js";
+import { StageFailure, type StageHandler, type StageRun } from "../stage.js";
 import { downloadRecordedFile, putJson } from "./stage-files.js";
+import {
+  boxWithin,
+  type FaceBox,
+  removeUnnamedImages,
+  storeVerifyImages,
+  type VerifyFrame,
+  type VerifyImage,
+} from "./verify-images.js";
 
 /**
  * What verification found, kept with the job (`verifyReportKey`): the review queue shows it, and
@@ -19,14 +32,23 @@ export interface VerifyReport {
   readonly probe: unknown;
   readonly faces: { readonly samples: number; readonly singleFace: number };
   /**
+   * The sampled frames of the training video, in time order, each kept as a JPEG beside the report
+   * with the faces found on it. Absent from reports written before frames were kept.
+   */
+  readonly frames?: readonly VerifyFrame[];
+  /**
    * Which consent path the job took: a consent `video` matched to the trained person (with the
    * distance of their faces), a `letter` (PDF or image) left to an operator, or `none` (only with
-   * `--consent optional`).
+   * `--consent optional`). For a video in which a single face was seen: `frame`, the consent video's
+   * most frontal single-face frame with that face's box, and `trainingFrame`, the index in `frames`
+   * of the training video's, to show the two faces side by side.
    */
   readonly consent: {
     readonly path: ConsentPath;
     readonly contentType?: string;
     readonly distance?: number;
+    readonly frame?: VerifyImage & { readonly box: FaceBox };
+    readonly trainingFrame?: number;
   };
   readonly problems: readonly string[];
 }
@@ -125,6 +147,7 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
     run.progress(0.1);
 
     const faces = await analyzer();
+    const frames: RgbFrame[] = [];
     const samples: FaceSample[] = [];
     if (probe.video && probe.durationSeconds > 0) {
       for await (const frame of sampleFrames(videoFile, {
@@ -132,6 +155,7 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
         durationSeconds: probe.durationSeconds,
         signal: run.signal,
       })) {
+        frames.push(frame);
         samples.push({ frameHeight: frame.height, faces: await faces.detect(frame) });
         run.progress(0.1 + (0.7 * samples.length) / policy.faceSamples);
       }
@@ -141,8 +165,15 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
 
     const consent = await checkConsent(ctx, run, files, faces, found.descriptor, policy);
     if (consent.problem) problems.push(consent.problem);
-    run.progress(0.95);
+    run.progress(0.9);
 
+    // The images first, then the report that names them: a report never names an image not yet stored.
+    const images = await storeVerifyImages(ctx.blobs, run, [
+      ...frames.map((image) => ({ stem: "frame" as const, image })),
+      ...(consent.face ? [{ stem: "consent" as const, image: consent.face.image }] : []),
+    ]);
+    const trainingFrame = mostFrontalSingleFace(samples);
+    const consentImage = consent.face && images[frames.length];
     const report: VerifyReport = {
       policy: policy.name,
       files: Object.fromEntries(
@@ -150,14 +181,25 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
       ),
       probe,
       faces: { samples: samples.length, singleFace: found.singleFaceSamples },
+      frames: frames.map((frame, i) => ({
+        ...(images[i] as VerifyImage),
+        timeSeconds: Math.round(frame.timeSeconds * 1000) / 1000,
+        faces: (samples[i]?.faces ?? []).map((face) => ({
+          box: boxWithin(face.box, frame),
+          yawDegrees: Math.round(face.yawDegrees * 10) / 10,
+        })),
+      })),
       consent: {
         path: consent.path,
         ...(consent.contentType !== undefined && { contentType: consent.contentType }),
         ...(consent.distance !== undefined && { distance: consent.distance }),
+        ...(consent.face && consentImage && { frame: { ...consentImage, box: consent.face.box } }),
+        ...(consentImage && trainingFrame !== undefined && { trainingFrame }),
       },
       problems,
     };
     await putJson(ctx.blobs, verifyReportKey(run.job.id), report);
+    await removeUnnamedImages(ctx.blobs, run.job.id, images);
     if (problems.length > 0) {
       throw new StageFailure(
         problems.length === 1 && consent.problem ? "DOPPEL.CONSENT_MISMATCH" : "DOPPEL.VIDEO_REJECTED",
@@ -182,18 +224,39 @@ export function verifyStage(policy: VerifyPolicy, analyzer: () => Promise<FaceAn
   };
 }
 
+/** The index of the sample whose single face looks most directly into the camera, if any has one. */
+function mostFrontalSingleFace(samples: readonly FaceSample[]): number | undefined {
+  let best: number | undefined;
+  for (const [i, sample] of samples.entries()) {
+    const face = sample.faces.length === 1 ? sample.faces[0] : undefined;
+    if (!face) continue;
+    const current = best === undefined ? undefined : samples[best]?.faces[0];
+    if (!current || Math.abs(face.yawDegrees) < Math.abs(current.yawDegrees)) best = i;
+  }
+  return best;
+}
+
+/** What the consent check found; `face` is the consent video's most frontal single-face frame. */
+interface ConsentCheck {
+  readonly path: ConsentPath;
+  readonly contentType?: string;
+  readonly problem?: string;
+  readonly distance?: number;
+  readonly face?: { readonly image: RgbImage; readonly box: FaceBox };
+}
+
 /**
  * The consent: a consent video (a grant file that is a video) must show the same person as the training
  * video; a letter (PDF, image) is for an operator to read; none is a problem unless consent is optional.
  */
 async function checkConsent(
   ctx: Parameters<StageHandler>[0],
-  run: Parameters<StageHandler>[1],
+  run: StageRun,
   files: Awaited<ReturnType<typeof listJobFiles>>,
   faces: FaceAnalyzer,
   trainingDescriptor: Float32Array | undefined,
   policy: VerifyPolicy,
-): Promise<{ path: ConsentPath; contentType?: string; problem?: string; distance?: number }> {
+): Promise<ConsentCheck> {
   const grant = files.find((f) => f.slot === "grant-file");
   if (!grant) {
     return ctx.config.pipeline.consent === "optional"
@@ -211,32 +274,39 @@ async function checkConsent(
   if (!probe?.video || probe.durationSeconds <= 0) {
     return { path, problem: "The consent video cannot be read; upload it again as MP4 or MOV" };
   }
+  const frames: RgbFrame[] = [];
   const samples: FaceSample[] = [];
   for await (const frame of sampleFrames(file, {
     count: 6,
     durationSeconds: probe.durationSeconds,
     signal: run.signal,
   })) {
+    frames.push(frame);
     samples.push({ frameHeight: frame.height, faces: await faces.detect(frame) });
   }
   const consent = meanDescriptor(
     samples.filter((s) => s.faces.length === 1).map((s) => s.faces[0]?.descriptor),
   );
+  const shown = mostFrontalSingleFace(samples);
+  const image = shown === undefined ? undefined : frames[shown];
+  const box = shown === undefined ? undefined : samples[shown]?.faces[0]?.box;
+  const face = image && box ? { face: { image, box: boxWithin(box, image) } } : {};
   if (!consent)
     return {
       path,
       problem:
         "No single face can be seen in the consent video; film the person speaking the consent, facing the camera",
     };
-  if (!trainingDescriptor) return { path };
+  if (!trainingDescriptor) return { path, ...face };
   const distance = descriptorDistance(consent, trainingDescriptor);
   if (distance > policy.maxConsentDistance) {
     return {
       path,
       distance,
+      ...face,
       problem:
         "The person in the consent video is not the person in the training video; the consent must be given by the person filmed",
     };
   }
-  return { path, distance };
+  return { path, distance, ...face };
 }
