@@ -1,32 +1,30 @@
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, type Job } from "../domain/job.js";
-import { verifyReportKey } from "../domain/pipeline.js";
 import { checkText } from "../domain/text.js";
-import { readJson } from "../pipeline/stages/stage-files.js";
 import { findVersionedJobById, listJobsInState } from "../store/job.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
 import { listLiveTasks } from "../store/task.repository.js";
 import type { ServiceContext } from "./context.js";
+import { type SignedVerifyReport, signedVerifyReport } from "./verification.service.js";
 
 /** A job waiting for review, with what the automatic checks found. */
 export interface ReviewItem {
   readonly job: Job;
-  /** The verify stage's report (probe, faces, consent), or null when it has none. */
-  readonly report: unknown;
+  /** The verify stage's report (probe, faces, frames with URLs, consent), or null when it has none. */
+  readonly report: SignedVerifyReport | null;
 }
 
-/** Jobs waiting in MANUAL_VERIFYING, the longest-waiting first. */
+/** Jobs waiting in MANUAL_VERIFYING, the longest-waiting first, with signed URLs of their reports' frames. */
 export async function listReviewQueue(
   ctx: ServiceContext,
   page: { readonly offset: number; readonly limit: number },
+  origin: string,
 ): Promise<{ count: number; items: ReviewItem[] }> {
   const { count, jobs } = await listJobsInState(ctx.database.db, "MANUAL_VERIFYING", page);
-  const items = await Promise.all(jobs.map(async (job) => ({ job, report: await readReport(ctx, job.id) })));
+  const items = await Promise.all(
+    jobs.map(async (job) => ({ job, report: await signedVerifyReport(ctx, job.id, origin) })),
+  );
   return { count, items };
-}
-
-async function readReport(ctx: ServiceContext, jobId: string): Promise<unknown> {
-  return (await readJson(ctx.blobs, verifyReportKey(jobId))) ?? null;
 }
 
 /** Approves a job in review: MANUAL_VERIFY_SUCCESS, then on to preprocessing. */

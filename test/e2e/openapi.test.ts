@@ -251,6 +251,19 @@ describe.each(ENGINES)("every documented operation on %s answers as documented",
     expect((await call("DELETE", `/webhooks/${id}`)).status).toBe(404);
   });
 
+  it("Doppel job verification", async () => {
+    const jobs = (await tokenApi(s, project)<Body>("GET", "?limit=1")).body.jobs;
+    const verification = async (jobId: string) => {
+      const res = await fetch(`${s.baseUrl}/v1/${project.id}/doppel/jobs/${jobId}/verification`, {
+        headers: { "X-Auth-Token": project.token },
+      });
+      return { status: res.status, body: (await res.json()) as Body };
+    };
+    // A seeded job was never verified: its report is null (the report itself is walked in verification.test.ts).
+    expect(await verification(jobs[0].job_id)).toEqual({ status: 200, body: { verify_report: null } });
+    expect((await verification("0".repeat(32))).status).toBe(404);
+  });
+
   it("ICE", async () => {
     const client = iceClient(s, credentialsOf(project.key), "v3");
     const call = <T = Body>(action: string, query: Record<string, unknown> = {}) =>

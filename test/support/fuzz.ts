@@ -200,8 +200,9 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
             ),
           ),
           project: mostly(fc.constant(project.id), fc.constantFrom("0".repeat(32), "x")),
-          // The asset library and Doppel's events API live beside the jobs API, under the same authentication.
-          area: fc.constantFrom("jobs", "assets", "webhooks", "events"),
+          // The asset library and Doppel's events and verification APIs live beside the jobs API, under
+          // the same authentication.
+          area: fc.constantFrom("jobs", "assets", "webhooks", "events", "verification"),
           query: mostly(
             fc.constantFrom(
               "",
@@ -237,13 +238,16 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
             assets: `/v1/${project.id}/digital-assets`,
             webhooks: `/v1/${project.id}/doppel/webhooks`,
             events: `/v1/${project.id}/doppel/events`,
+            verification: `/v1/${project.id}/doppel/jobs`,
           }[r.area];
           const suffix =
             r.area === "assets"
               ? r.suffix.replace("/command", "/restore")
               : r.area === "webhooks"
                 ? r.suffix.replace("/command", "/redeliver")
-                : r.suffix;
+                : r.area === "verification"
+                  ? r.suffix.replace("/command", "/verification")
+                  : r.suffix;
           const path = `${base.replace(project.id, r.project)}${suffix}${r.query ? `?${r.query}` : ""}`;
           const auth: Record<string, string> =
             r.auth === "token"
@@ -363,6 +367,11 @@ export function requestsOf(target: FuzzTarget, family: Family): fc.Arbitrary<Fuz
             fc
               .tuple(segment, queryOf(["expires", "signature"]))
               .map(([a, q]) => `/downloads/${target.job.id}/${a}?${q}`),
+            // The images of a verify report, by name: signed, so the name itself is what is fuzzed.
+            segment.map((name) => {
+              const path = `/downloads/${target.job.id}/verify/${name}`;
+              return target.server.t.runtime.urls.sign("GET", path, target.server.t.clock.now + 3600_000);
+            }),
             fc
               .tuple(segment, segment, queryOf(["expires", "signature"]))
               .map(([a, b, q]) => `/downloads/assets/${a}/${b}?${q}`),

@@ -10,7 +10,9 @@ import {
   listReviewQueue,
   rejectReview,
 } from "../../services/review.service.js";
+import { originOf } from "../origin.js";
 import { ErrorSchema } from "../schemas/error-body.js";
+import type { VerifyReportBody } from "../schemas/verify-report.js";
 import {
   AdminJobParamsSchema,
   AdminPagingSchema,
@@ -19,7 +21,6 @@ import {
   ReviewedJobSchema,
   ReviewQueueResponseSchema,
   TaskListResponseSchema,
-  type VerifyReportBody,
 } from "./schemas.js";
 
 declare module "fastify" {
@@ -56,7 +57,7 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
       },
     },
     async (request) => {
-      const { count, items } = await listReviewQueue(ctx, request.query);
+      const { count, items } = await listReviewQueue(ctx, request.query, originOf(request));
       // The verify stage wrote the report; the response schema holds it to VerifyReport on the way out.
       const jobs = items.map((item) => ({
         ...presentJob(item.job),

@@ -1,6 +1,7 @@
-import { type Static, Type } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
 import { STAGES } from "../../domain/pipeline.js";
 import { StringEnum } from "../schemas/string-enum.js";
+import { VerifyReportSchema } from "../schemas/verify-report.js";
 
 /** `offset`/`limit` of the admin lists. */
 export const AdminPagingSchema = Type.Object({
@@ -9,70 +10,6 @@ export const AdminPagingSchema = Type.Object({
 });
 
 export const AdminJobParamsSchema = Type.Object({ job_id: Type.String({ maxLength: 64 }) });
-
-/** What ffprobe read of the training video (src/media/probe.ts's MediaProbe). */
-const MediaProbeSchema = Type.Object({
-  formatName: Type.String({ description: 'ffprobe\'s demuxer names, e.g. "mov,mp4,m4a,3gp,3g2,mj2"' }),
-  durationSeconds: Type.Number(),
-  sizeBytes: Type.Number(),
-  video: Type.Union([
-    Type.Object({
-      codec: Type.String(),
-      width: Type.Integer({ description: "As displayed (rotation applied)" }),
-      height: Type.Integer({ description: "As displayed (rotation applied)" }),
-      fps: Type.Number(),
-      rotation: Type.Integer({
-        description: "Clockwise degrees the player turns the picture: 0, 90, 180 or 270",
-      }),
-      pixelFormat: Type.String(),
-    }),
-    Type.Null(),
-  ]),
-  audio: Type.Union([
-    Type.Object({ codec: Type.String(), sampleRate: Type.Number(), channels: Type.Integer() }),
-    Type.Null(),
-  ]),
-});
-
-/**
- * The verify stage's report (src/pipeline/stages/verify.stage.ts), as it stores it. `files` and
- * `consent` are optional because reports written before they existed lack them: a report that does
- * not fit its schema would make the serializer refuse the whole queue.
- */
-export const VerifyReportSchema = Type.Object(
-  {
-    policy: Type.String({ description: "The verify policy the job was checked under (--verify-policy)" }),
-    files: Type.Optional(
-      Type.Record(
-        Type.String(),
-        Type.Object({ sha256: Type.String(), size: Type.Number(), contentType: Type.String() }),
-        {
-          description:
-            "Every file the job had when it was checked, by slot: exactly these bytes were verified",
-        },
-      ),
-    ),
-    probe: MediaProbeSchema,
-    faces: Type.Object({
-      samples: Type.Integer({ description: "Frames sampled" }),
-      singleFace: Type.Integer({ description: "Sampled frames that show exactly one face" }),
-    }),
-    consent: Type.Optional(
-      Type.Object({
-        path: StringEnum(["video", "letter", "none"], {
-          description: "A consent video matched to the person, a letter left to an operator, or none",
-        }),
-        contentType: Type.Optional(Type.String()),
-        distance: Type.Optional(
-          Type.Number({ description: "Face distance between consent video and training video" }),
-        ),
-      }),
-    ),
-    problems: Type.Array(Type.String()),
-  },
-  { title: "VerifyReport" },
-);
-export type VerifyReportBody = Static<typeof VerifyReportSchema>;
 
 const reviewJobFields = {
   job_id: Type.String(),

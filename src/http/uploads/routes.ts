@@ -5,6 +5,7 @@ import type { ServiceContext } from "../../services/context.js";
 import { jobFileDownload } from "../../services/job-files.service.js";
 import { receiveMediaUpload } from "../../services/media.service.js";
 import { receiveUpload } from "../../services/uploads.service.js";
+import { verifyImageDownload } from "../../services/verification.service.js";
 import { serveDownload } from "../downloads/serve-download.js";
 import { detachedBody } from "../plugins/unread-bodies.js";
 import { strictIntegers } from "../schemas/strict-integers.js";
@@ -21,8 +22,9 @@ const UploadQuery = Type.Object({
 });
 
 /**
- * `PUT /uploads/{job_id}/{slot}[/{part}]?expires=…&signature=…` and `GET /downloads/{job_id}/{slot}?…`:
- * the presigned upload and download URLs of job files, served by Doppel itself. The signature is the credential. The body streams
+ * `PUT /uploads/{job_id}/{slot}[/{part}]?expires=…&signature=…`, `GET /downloads/{job_id}/{slot}?…` and
+ * `GET /downloads/{job_id}/verify/{name}?…`: the presigned upload and download URLs of job files and of
+ * the images of their verify reports, served by Doppel itself. The signature is the credential. The body streams
  * straight into the blob store (never whole in memory). Answers like S3: 200 with the MD5 `ETag`.
  * Downloads (and HEAD of them) answer with ranges and validators through `serveDownload`.
  */
@@ -51,6 +53,22 @@ export async function uploadRoutes(app: FastifyInstance, opts: { ctx: ServiceCon
     handler: async (request, reply) => {
       const params = request.params as { job_id: string; slot: FileSlot };
       return serveDownload(request, reply, await jobFileDownload(ctx, params.job_id, params.slot));
+    },
+  });
+
+  // The images of a job's verify report (sampled frames, the consent video's face), by the name the
+  // report lists: the static `verify` segment keeps them apart from `/downloads/:job_id/:slot`.
+  app.route({
+    method: ["GET", "HEAD"],
+    url: "/downloads/:job_id/verify/:name",
+    preValidation: async (request) => checkSignature(request, request.method),
+    schema: {
+      params: Type.Object({ job_id: Type.String({ maxLength: 64 }), name: Type.String({ maxLength: 128 }) }),
+      querystring: UploadQuery,
+    },
+    handler: async (request, reply) => {
+      const params = request.params as { job_id: string; name: string };
+      return serveDownload(request, reply, await verifyImageDownload(ctx, params.job_id, params.name));
     },
   });
 

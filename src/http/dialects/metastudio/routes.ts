@@ -12,6 +12,7 @@ import type { UploadUrls } from "../../../services/job-files.service.js";
 import { createJob, deleteJob, showJob, updateJob } from "../../../services/jobs.service.js";
 import { listJobsWithCovers } from "../../../services/list-jobs.service.js";
 import { finishAuthentication, startAuthentication } from "../../authentication.js";
+import { originOf } from "../../origin.js";
 import { EmptyBody } from "../../schemas/empty-body.js";
 import { ErrorSchema } from "../../schemas/error-body.js";
 import { strictIntegerQuery } from "../../schemas/strict-integers.js";
@@ -30,6 +31,7 @@ import {
   ProjectParamsSchema,
   ShowJobResponseSchema,
 } from "./schemas.js";
+import { verificationRoutes } from "./verification-routes.js";
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -91,6 +93,7 @@ export async function metaStudioRoutes(
   commandRoute(app, ctx);
   assetRoutes(app, ctx, callerOf, originOf);
   eventRoutes(app, ctx, callerOf);
+  verificationRoutes(app, ctx, callerOf);
 
   app.post(
     JOBS_PATH,
@@ -237,11 +240,6 @@ function presentUploadUrls(urls: UploadUrls, jobId: string) {
     grant_file_upload_url: urls.grantFile,
     audio_upload_url: urls.audio,
   };
-}
-
-/** Where this request reached Doppel, for absolute URLs that point back at it. */
-function originOf(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}`;
 }
 
 /** The caller a principal makes of a request, once its URL and headers name the principal's project. */

@@ -1,5 +1,6 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { StringEnum } from "../../schemas/string-enum.js";
+import { VerifyReportSchema } from "../../schemas/verify-report.js";
 
 /** Query of List2dModelTrainingJob (reference page + the current SDK's additions). */
 export const ListJobsQuerySchema = Type.Object({
@@ -240,3 +241,13 @@ export const UpdateAssetBodySchema = Type.Object({
   asset_type: Type.Optional(StringEnum(["HUMAN_MODEL_2D"])),
 });
 export type UpdateAssetBody = Static<typeof UpdateAssetBodySchema>;
+
+/** Doppel's extension: what verification saw of a job (MetaStudio shows no such thing). */
+export const JobVerificationResponseSchema = Type.Object(
+  {
+    verify_report: Type.Union([VerifyReportSchema, Type.Null()], {
+      description: "What the automatic checks found, or null while the job has not been verified",
+    }),
+  },
+  { additionalProperties: false },
+);
