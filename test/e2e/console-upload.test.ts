@@ -97,6 +97,19 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
       expect(response.status()).toBe(200);
       expect(response.headers()["content-type"]).toBe("application/x-tar");
       await page.getByRole("link", { name: "Training video" }).waitFor();
+      // The checks' report in pictures: the sampled frames with their face framed, and the consent
+      // video's face beside the training video's with the distance between them.
+      await page
+        .getByRole("img", { name: /^Frame at .*: one face$/ })
+        .first()
+        .waitFor();
+      expect(await page.locator("svg.frame").count()).toBeGreaterThanOrEqual(4);
+      expect(await page.locator("svg.frame rect.face-box").count()).toBeGreaterThanOrEqual(4);
+      await page.getByRole("img", { name: "The face in the consent video" }).waitFor();
+      await page.getByRole("img", { name: "The face in the training video" }).waitFor();
+      await expect(page.locator(".faces figcaption").textContent()).resolves.toMatch(/face distance 0\.\d\d/);
+      const frameUrl = await page.locator("svg.frame image").first().getAttribute("href");
+      expect((await page.request.get(frameUrl as string)).headers()["content-type"]).toBe("image/jpeg");
       await accessible(page, "8-job-success");
 
       // The avatar is listed on its own page too, with the same preview.

@@ -1,3 +1,4 @@
+import type { VerifyReportBody } from "../../../src/http/schemas/verify-report.js";
 import type { Session } from "./session.js";
 
 /** A refusal from the API, with the message it gave (MetaStudio's `error_msg`). */
@@ -55,16 +56,7 @@ export interface ReviewJob {
   readonly name: string;
   readonly state: string;
   readonly update_time: string;
-  readonly verify_report: {
-    readonly policy: string;
-    readonly probe: {
-      readonly durationSeconds: number;
-      readonly video: { readonly width: number; readonly height: number; readonly fps: number } | null;
-    };
-    readonly faces: { readonly samples: number; readonly singleFace: number };
-    readonly consent?: { readonly path: string; readonly distance?: number };
-    readonly problems: readonly string[];
-  } | null;
+  readonly verify_report: VerifyReportBody | null;
 }
 
 export interface ReviewQueue {

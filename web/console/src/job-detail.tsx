@@ -2,10 +2,13 @@ import { createParser } from "eventsource-parser";
 import { useEffect, useState } from "preact/hooks";
 import { iceStatusOf } from "../../../src/domain/ice-status.js";
 import { isJobState } from "../../../src/domain/states.js";
+import type { VerifyReportBody } from "../../../src/http/schemas/verify-report.js";
 import { ApiError, api } from "./api.js";
 import { AssetFiles } from "./assets.js";
 import { JOBS } from "./jobs.js";
 import type { Session } from "./session.js";
+import { useApi } from "./use-api.js";
+import { VerifyReportView } from "./verification.js";
 
 type ProjectSession = Extract<Session, { kind: "project" }>;
 
@@ -71,6 +74,25 @@ function followJob(session: ProjectSession, jobId: string, onEvent: () => void, 
     }
   };
   void connect();
+}
+
+/** The job's verification report, read again whenever the job's history grows. */
+function Verification({
+  session,
+  jobId,
+  revision,
+}: {
+  session: ProjectSession;
+  jobId: string;
+  revision: number;
+}) {
+  const { data, error } = useApi<{ verify_report: VerifyReportBody | null }>(
+    session,
+    `/doppel/jobs/${encodeURIComponent(jobId)}/verification`,
+    revision,
+  );
+  if (error !== undefined) return <p class="error">{error}</p>;
+  return data === undefined ? <p>Loading…</p> : <VerifyReportView report={data.verify_report} />;
 }
 
 /** The files the job was given, each a download link (signed for 24 hours). */
@@ -164,6 +186,8 @@ export function JobDetailView({
             </>
           )}
           <JobFiles job={job} />
+          <h3>Automatic checks</h3>
+          <Verification session={session} jobId={job.job_id} revision={job.operation_logs.length} />
           <h3>History</h3>
           <ol class="timeline">
             {job.operation_logs.map((log) => (

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, api, type ReviewJob, type ReviewQueue, type TaskList } from "./api.js";
+import { ApiError, api, type ReviewQueue, type TaskList } from "./api.js";
 import type { Session } from "./session.js";
+import { VerifyReportView } from "./verification.js";
 
 type OperatorSession = Extract<Session, { kind: "operator" }>;
 
@@ -85,7 +86,7 @@ export function Review({ session }: { session: OperatorSession }) {
           <p>
             {queue.count} waiting · project <code>{job.project_id}</code> · since {job.update_time}
           </p>
-          <Report job={job} />
+          <VerifyReportView report={job.verify_report} />
           <div class="decide">
             <button type="button" onClick={() => void decide("approve")}>
               Approve
@@ -111,40 +112,6 @@ export function Review({ session }: { session: OperatorSession }) {
         </article>
       )}
     </section>
-  );
-}
-
-/** What the automatic checks found, in words. */
-function Report({ job }: { job: ReviewJob }) {
-  const report = job.verify_report;
-  if (report === null) return <p>No report: the job was not checked automatically.</p>;
-  const video = report.probe.video;
-  return (
-    <dl class="report">
-      <dt>Policy</dt>
-      <dd>{report.policy}</dd>
-      <dt>Video</dt>
-      <dd>
-        {video === null ? "no video stream" : `${video.width}×${video.height}, ${video.fps} fps`},{" "}
-        {report.probe.durationSeconds.toFixed(1)} s
-      </dd>
-      <dt>Faces</dt>
-      <dd>
-        one face in {report.faces.singleFace} of {report.faces.samples} sampled frames
-      </dd>
-      <dt>Consent</dt>
-      <dd>
-        {report.consent === undefined
-          ? "not checked"
-          : report.consent.path === "video"
-            ? `a video of the same person (face distance ${report.consent.distance?.toFixed(2) ?? "?"})`
-            : report.consent.path === "letter"
-              ? "a letter: read it before approving"
-              : "none"}
-      </dd>
-      <dt>Problems</dt>
-      <dd>{report.problems.length === 0 ? "none found" : report.problems.join("; ")}</dd>
-    </dl>
   );
 }
 

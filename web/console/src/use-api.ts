@@ -3,12 +3,13 @@ import { ApiError, api } from "./api.js";
 import type { Session } from "./session.js";
 
 /**
- * GETs `path` as the session whenever it changes, keeping the last answer and the refusal's reason;
+ * GETs `path` as the session whenever it (or `refresh`) changes, keeping the last answer and the refusal's reason;
  * an answer that arrives after the path changed (or the component left) is dropped.
  */
 export function useApi<T>(
   session: Session,
   path: string,
+  refresh?: unknown,
 ): { data: T | undefined; error: string | undefined } {
   const [data, setData] = useState<T | undefined>();
   const [error, setError] = useState<string | undefined>();
@@ -26,6 +27,6 @@ export function useApi<T>(
     return () => {
       current = false;
     };
-  }, [session, path]);
+  }, [session, path, refresh]);
   return { data, error };
 }
