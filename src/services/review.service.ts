@@ -1,10 +1,12 @@
 import { DoppelError, invalidParameter } from "../domain/errors.js";
 import { isHexId, type Job } from "../domain/job.js";
+import type { FileSlot } from "../domain/job-files.js";
 import { checkText } from "../domain/text.js";
 import { findVersionedJobById, listJobsInState } from "../store/job.repository.js";
 import { moveJob } from "../store/job-transition.repository.js";
 import { listLiveTasks } from "../store/task.repository.js";
 import type { ServiceContext } from "./context.js";
+import { downloadUrls } from "./job-files.service.js";
 import { type SignedVerifyReport, signedVerifyReport } from "./verification.service.js";
 
 /** A job waiting for review, with what the automatic checks found. */
@@ -12,6 +14,8 @@ export interface ReviewItem {
   readonly job: Job;
   /** The verify stage's report (probe, faces, frames with URLs, consent), or null when it has none. */
   readonly report: SignedVerifyReport | null;
+  /** Signed download URLs of the job's files, by slot: the video to watch, the consent to read. */
+  readonly files: Partial<Record<FileSlot, string>>;
 }
 
 /** Jobs waiting in MANUAL_VERIFYING, the longest-waiting first, with signed URLs of their reports' frames. */
@@ -22,7 +26,13 @@ export async function listReviewQueue(
 ): Promise<{ count: number; items: ReviewItem[] }> {
   const { count, jobs } = await listJobsInState(ctx.database.db, "MANUAL_VERIFYING", page);
   const items = await Promise.all(
-    jobs.map(async (job) => ({ job, report: await signedVerifyReport(ctx, job.id, origin) })),
+    jobs.map(async (job) => {
+      const [report, files] = await Promise.all([
+        signedVerifyReport(ctx, job.id, origin),
+        downloadUrls(ctx, job.id, origin),
+      ]);
+      return { job, report, files };
+    }),
   );
   return { count, items };
 }

@@ -3,9 +3,11 @@
  * jobs in MANUAL_VERIFYING, approve (on to preprocessing, with its task queued) and reject (with a
  * reason the user sees), refusals in MetaStudio's envelope, and no 5xx for any input.
  */
+import { Readable } from "node:stream";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAdminToken } from "../../src/services/admin-tokens.service.js";
+import { upsertJobFile } from "../../src/store/job-file.repository.js";
 import { listTasksOfJob } from "../../src/store/task.repository.js";
 import { ENGINES } from "../support/databases.js";
 import { jobsUrl, startTestApp, type TestServer } from "../support/server.js";
@@ -76,6 +78,30 @@ describe.each(ENGINES)("admin review API on %s", (engine) => {
     expect([...times].sort()).toEqual(times);
     const page = await call("GET", "/reviews?offset=1&limit=1");
     expect(page.body.jobs).toEqual([queue.body.jobs[1]]);
+  });
+
+  it("gives the reviewer signed links to the job's video and consent, to watch and read before deciding", async () => {
+    const waiting = (await call("GET", "/reviews?limit=1")).body.jobs[0];
+    const letter = Buffer.from("%PDF-1.4\n% the signed consent letter\n");
+    const stored = await s.t.runtime.blobs.put(
+      `jobs/${waiting.job_id}/test-letter.pdf`,
+      Readable.from([letter]),
+    );
+    await upsertJobFile(s.t.runtime.database.db, waiting.job_id, {
+      slot: "grant-file",
+      blobKey: stored.key,
+      size: stored.size,
+      sha256: stored.sha256,
+      etag: stored.etag,
+      contentType: "application/pdf",
+      uploadTime: s.t.clock.now,
+    });
+    const listed = (await call("GET", "/reviews?limit=1")).body.jobs[0];
+    expect(listed.job_id).toBe(waiting.job_id);
+    expect(listed).not.toHaveProperty("training_video_download_url");
+    const download = await s.fetch(listed.grant_file_download_url);
+    expect(download.status).toBe(200);
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(letter);
   });
 
   it("approves a job on to preprocessing with its task queued, and rejects another with the reason the user sees", async () => {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningPipeline, startPipeline } from "../../src/pipeline/run-pipeline.js";
 import type { PipelineLogger } from "../../src/pipeline/stage.js";
+import { createAdminToken } from "../../src/services/admin-tokens.service.js";
 import { findVersionedJobById } from "../../src/store/job.repository.js";
 import {
   accessible,
@@ -140,6 +141,40 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
       await page.getByRole("button", { name: "Start a new job instead" }).click();
       await page.close();
     }, 60_000);
+
+    it("shows an operator the frames and the consent letter of a job in review, and approves it by keyboard", async () => {
+      const letter = join(tmpdir(), "consent-letter.pdf");
+      await writeFile(letter, "%PDF-1.4\n% I agree to be trained into an avatar. Signed, Anna\n");
+      const page = await browser.context.newPage();
+      await signInToProject(page, s.baseUrl, project);
+      await page.getByRole("button", { name: "New job" }).click();
+      await page.getByLabel("Name").fill("Anna with a letter");
+      await page.getByLabel("Training video").setInputFiles(clips.personA);
+      await page.getByLabel("Consent").setInputFiles(letter);
+      await page.getByRole("button", { name: "Upload and submit" }).click();
+      await page
+        .getByTestId("job-state")
+        .filter({ hasText: "MANUAL_VERIFYING" })
+        .waitFor({ timeout: 90_000 });
+      await page.getByRole("button", { name: "Sign out" }).click();
+
+      const operator = (await createAdminToken(s.t.runtime, "Console reviewer")).token;
+      await page.getByLabel("An operator (review, workers)").check();
+      await page.getByLabel("Operator token").fill(operator);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: /Anna with a letter/ }).waitFor();
+      await page
+        .getByRole("img", { name: /^Frame at .*: one face$/ })
+        .first()
+        .waitFor();
+      const read = page.getByRole("link", { name: "Read the consent letter" });
+      const pdf = await page.request.get((await read.getAttribute("href")) as string);
+      expect(pdf.headers()["content-type"]).toBe("application/pdf");
+      await accessible(page, "12-review-with-report");
+      await page.keyboard.press("a");
+      await page.getByText("Approved Anna with a letter").waitFor();
+      await page.close();
+    }, 150_000);
 
     it("after a reload sends only what the server lacks, into the same job", async () => {
       const page = await browser.context.newPage();

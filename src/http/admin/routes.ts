@@ -62,6 +62,8 @@ export async function adminRoutes(parent: FastifyInstance, opts: { ctx: ServiceC
       const jobs = items.map((item) => ({
         ...presentJob(item.job),
         verify_report: item.report as VerifyReportBody | null,
+        training_video_download_url: item.files["training-video"],
+        grant_file_download_url: item.files["grant-file"],
       }));
       return { count, jobs };
     },

@@ -27,6 +27,10 @@ export const ReviewJobSchema = Type.Object(
     verify_report: Type.Union([VerifyReportSchema, Type.Null()], {
       description: "What the automatic checks found, or null when the job has no report",
     }),
+    training_video_download_url: Type.Optional(Type.String({ description: "Signed, 24 hours" })),
+    grant_file_download_url: Type.Optional(
+      Type.String({ description: "The consent video or letter; signed, 24 hours" }),
+    ),
   },
   { title: "ReviewJob" },
 );

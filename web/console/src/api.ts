@@ -57,6 +57,8 @@ export interface ReviewJob {
   readonly state: string;
   readonly update_time: string;
   readonly verify_report: VerifyReportBody | null;
+  readonly training_video_download_url?: string;
+  readonly grant_file_download_url?: string;
 }
 
 export interface ReviewQueue {

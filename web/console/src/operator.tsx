@@ -86,6 +86,24 @@ export function Review({ session }: { session: OperatorSession }) {
           <p>
             {queue.count} waiting · project <code>{job.project_id}</code> · since {job.update_time}
           </p>
+          <ul class="files">
+            {job.training_video_download_url !== undefined && (
+              <li>
+                <a href={job.training_video_download_url} target="_blank" rel="noopener">
+                  Watch the training video
+                </a>
+              </li>
+            )}
+            {job.grant_file_download_url !== undefined && (
+              <li>
+                <a href={job.grant_file_download_url} target="_blank" rel="noopener">
+                  {job.verify_report?.consent?.path === "letter"
+                    ? "Read the consent letter"
+                    : "Watch the consent video"}
+                </a>
+              </li>
+            )}
+          </ul>
           <VerifyReportView report={job.verify_report} />
           <div class="decide">
             <button type="button" onClick={() => void decide("approve")}>
