@@ -8,16 +8,15 @@
  * before signing: `content-type`, `x-project-id`, and any caller headers such as `x-app-userid`).
  */
 
-import { formatUtcSeconds } from "../domain/time.js";
 import { canonicalQueryFromRaw } from "./percent-encoding.js";
 import {
   canonicalUri,
+  formatSdkDate,
   localeHeaderOrder,
   SDK_HMAC_SHA256,
-  sdkPayloadHash,
-  sdkStringToSign,
   UNSIGNED_PAYLOAD,
-} from "./sdk-hmac-sha256.js";
+} from "./sdk-canonical.js";
+import { sdkPayloadHash, sdkStringToSign } from "./sdk-hmac-sha256.js";
 import type { IncomingSignedRequest } from "./signed-request.js";
 import { canonicalHeaderLines, hmac } from "./verifier-support.js";
 
@@ -118,11 +117,4 @@ export function signSdkHmacSha256(request: RequestToSign, credentials: SdkCreden
     signature,
     sdkDate,
   };
-}
-
-/** `YYYYMMDDTHHMMSSZ` in UTC, the X-Sdk-Date format. */
-export function formatSdkDate(date: Date | number): string {
-  const ms = typeof date === "number" ? date : date.getTime();
-  if (!Number.isFinite(ms)) throw new Error("the signing date is not a valid time");
-  return formatUtcSeconds(ms).replace(/[-:]/g, "");
 }

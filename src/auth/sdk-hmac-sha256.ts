@@ -12,7 +12,15 @@
 
 import { DoppelError } from "../domain/errors.js";
 import { parseRfc3339 } from "../domain/time.js";
-import { canonicalQueryFromRaw, encodeRfc3986 } from "./percent-encoding.js";
+import { canonicalQueryFromRaw } from "./percent-encoding.js";
+import {
+  canonicalUri,
+  localeHeaderOrder,
+  SDK_HMAC_SHA256,
+  type SdkCanonicalParts,
+  sdkCanonicalRequest,
+  UNSIGNED_PAYLOAD,
+} from "./sdk-canonical.js";
 import type {
   AccessKeyRecord,
   IncomingSignedRequest,
@@ -34,11 +42,6 @@ import {
   signaturesEqual,
 } from "./verifier-support.js";
 
-const ALGORITHM = "SDK-HMAC-SHA256";
-/** The scheme name, first word of the Authorization header. */
-export const SDK_HMAC_SHA256 = ALGORITHM;
-/** The `X-Sdk-Content-Sha256` value that makes the signature cover this literal instead of the body. */
-export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
 const SDK_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 const FORMAT_HINT =
   "expected `SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<a;b;c>, Signature=<64 hex digits>`";
@@ -112,7 +115,7 @@ export function verifySdkSignature(head: SdkCheckedHead, req: IncomingSignedRequ
       payloadHash,
     });
     if (signaturesEqual(hmac("sha256", record.secret, stringToSign), auth.signature)) {
-      return { projectId: record.projectId, accessKeyId: record.accessKeyId, scheme: ALGORITHM };
+      return { projectId: record.projectId, accessKeyId: record.accessKeyId, scheme: SDK_HMAC_SHA256 };
     }
   }
   throw new DoppelError(
@@ -121,35 +124,12 @@ export function verifySdkSignature(head: SdkCheckedHead, req: IncomingSignedRequ
   );
 }
 
-/** The parts of an SDK-HMAC-SHA256 canonical request, each already in canonical form. */
-export interface SdkCanonicalParts {
-  readonly method: string;
-  /** From `canonicalUri`. */
-  readonly uri: string;
-  /** From `canonicalQuery` / `canonicalQueryFromRaw`. */
-  readonly query: string;
-  /** One `name:value\n` line per signed header, in signing order (`canonicalHeaderLines`). */
-  readonly headerLines: string;
-  /** The SignedHeaders field exactly as it appears in the Authorization header. */
-  readonly signedHeadersField: string;
-  /** From `sdkPayloadHash`. */
-  readonly payloadHash: string;
-}
-
 /**
  * StringToSign for a request dated `sdkDate` (the X-Sdk-Date value): shared by the verifier and by
  * `signSdkHmacSha256`, so both build the canonical request with the same code.
  */
 export function sdkStringToSign(sdkDate: string, parts: SdkCanonicalParts): string {
-  const canonicalRequest = [
-    parts.method,
-    parts.uri,
-    parts.query,
-    parts.headerLines,
-    parts.signedHeadersField,
-    parts.payloadHash,
-  ].join("\n");
-  return `${ALGORITHM}\n${sdkDate}\n${sha256Hex(canonicalRequest)}`;
+  return `${SDK_HMAC_SHA256}\n${sdkDate}\n${sha256Hex(sdkCanonicalRequest(parts))}`;
 }
 
 /**
@@ -162,23 +142,6 @@ export function sdkPayloadHash(req: Pick<IncomingSignedRequest, "headers" | "bod
 }
 
 /**
- * The canonical URI exactly as the Node SDK builds it: each segment of the path is RFC 3986 encoded and
- * the result always ends with `/`. The SDK encodes the *already percent-encoded* path it hands to the
- * HTTP client (a job id `a b` goes out as `a%20b` and is signed as `a%2520b`), so segments are encoded
- * as received, never decoded first. (Huawei's Python SDK `unquote`s the path before encoding it; the
- * two agree whenever a path has no `%`, which holds for every MetaStudio path: project ids and job ids
- * are letters, digits and `-`. Accepting both forms would let `/a%20b` and `/a%2520b` share a signature.)
- * Known gap: the Node SDK signs the path as `url.parse` escapes it but sends it as WHATWG `URL` escapes
- * it; the two differ for `'`, `|`, `^` and non-ASCII characters, so path parameters containing those
- * never verify (the SDK's signature does not describe what it sent). MetaStudio ids never contain them.
- * The SDK also strips a trailing `/` before sending, so `/jobs` and `/jobs/` share one canonical form.
- */
-export function canonicalUri(path: string): string {
-  const encoded = (path === "" ? "/" : path).split("/").map(encodeRfc3986).join("/");
-  return encoded.endsWith("/") ? encoded : `${encoded}/`;
-}
-
-/**
  * The header orders to try. The listed order is what every SDK uses; the Node SDK alone sorts the
  * canonical header lines with `localeCompare`, which differs from the code-unit order of its
  * SignedHeaders only for names with `_` or digits. Both orders cover exactly the same signed content.
@@ -186,11 +149,6 @@ export function canonicalUri(path: string): string {
 function headerOrders(signed: readonly string[]): readonly (readonly string[])[] {
   const locale = localeHeaderOrder(signed);
   return locale.every((name, i) => name === signed[i]) ? [signed] : [signed, locale];
-}
-
-/** The order the Node SDK writes canonical header lines in (`localeCompare` of the lowercase names). */
-export function localeHeaderOrder(names: readonly string[]): string[] {
-  return [...names].sort((a, b) => a.localeCompare(b));
 }
 
 /**
@@ -233,7 +191,7 @@ function malformed(why: string): DoppelError {
 function parseAuthorization(header: string | undefined): SdkAuthorization {
   const fields = parseAuthorizationFields(
     header,
-    ALGORITHM,
+    SDK_HMAC_SHA256,
     ["Access", "SignedHeaders", "Signature"],
     malformed,
   );

@@ -1,12 +1,8 @@
 import { finishAcs3HmacSha256, verifyAcs3HmacSha256, verifyAcs3Signature } from "../auth/acs3-hmac-sha256.js";
 import { detectScheme } from "../auth/detect-scheme.js";
 import { checkRpcV1Head, verifyRpcV1HmacSha1 } from "../auth/rpc-v1-hmac-sha1.js";
-import {
-  checkSdkHead,
-  UNSIGNED_PAYLOAD,
-  verifySdkHmacSha256,
-  verifySdkSignature,
-} from "../auth/sdk-hmac-sha256.js";
+import { UNSIGNED_PAYLOAD } from "../auth/sdk-canonical.js";
+import { checkSdkHead, verifySdkHmacSha256, verifySdkSignature } from "../auth/sdk-hmac-sha256.js";
 import type {
   IncomingSignedRequest,
   Principal,

@@ -5,8 +5,9 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { formatSdkDate } from "../../../src/auth/sdk-canonical.js";
 import { verifySdkHmacSha256 } from "../../../src/auth/sdk-hmac-sha256.js";
-import { formatSdkDate, signSdkHmacSha256 } from "../../../src/auth/sdk-hmac-sha256-signer.js";
+import { signSdkHmacSha256 } from "../../../src/auth/sdk-hmac-sha256-signer.js";
 import {
   ACCESS_KEY,
   AWKWARD_VALUES,
