@@ -83,11 +83,11 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
       await accessible(page, "1-sign-in");
 
       await page.getByLabel("Project id").fill(project.id);
-      await page.getByLabel("Token").fill("dpl_not-a-token");
+      await page.getByLabel("Token", { exact: true }).fill("dpl_not-a-token");
       await page.getByRole("button", { name: "Sign in" }).click();
       await expect(page.getByRole("alert").textContent()).resolves.toMatch(/token/i);
 
-      await page.getByLabel("Token").fill(project.token);
+      await page.getByLabel("Token", { exact: true }).fill(project.token);
       await page.getByRole("button", { name: "Sign in" }).click();
       const caption = page.locator("caption");
       await caption.filter({ hasText: "of 25" }).waitFor();
@@ -125,6 +125,45 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
       await page.screenshot({ path: join(SCREENSHOTS, "3-jobs-phone.png"), fullPage: true });
       await page.getByRole("button", { name: "Sign out" }).click();
       await page.getByLabel("Project id").waitFor();
+      await page.close();
+    }, 60_000);
+
+    it("signs in with an access key: every request signed with SDK-HMAC-SHA256, the secret never sent", async () => {
+      const project = s.projects[0] as TestServer["projects"][number];
+      const page = await context.newPage();
+      const sent: Array<{ url: string; headers: Record<string, string> }> = [];
+      page.on("request", (r) => sent.push({ url: r.url(), headers: r.headers() }));
+      const streamed: number[] = [];
+      page.on("response", (r) => {
+        if (r.url().includes("/doppel/events")) streamed.push(r.status());
+      });
+      await page.goto(`${s.baseUrl}/console/`);
+      await page.getByLabel("A project, with an access key").check();
+      await page.getByLabel("Project id").fill(project.id);
+      await page.getByLabel("Access key id").fill(project.key.access_key_id);
+      await page.getByLabel("Secret key").fill("not-the-secret");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await expect(page.getByRole("alert").textContent()).resolves.toMatch(/signature/i);
+      await page.getByLabel("Secret key").fill(project.key.secret_access_key);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.locator("caption").filter({ hasText: "of 25" }).waitFor();
+      // The job's page follows the job over the event stream, signed the same way.
+      await page.locator("tbody a").first().click();
+      await page.getByTestId("job-state").waitFor();
+      await expect.poll(() => streamed).toContain(200);
+
+      const api = sent.filter((r) => new URL(r.url).pathname.startsWith("/v1/"));
+      expect(api.length).toBeGreaterThanOrEqual(3);
+      for (const request of api) {
+        expect(request.headers.authorization).toMatch(
+          new RegExp(
+            `^SDK-HMAC-SHA256 Access=${project.key.access_key_id}, SignedHeaders=[a-z;-]+, Signature=[0-9a-f]{64}$`,
+          ),
+        );
+        expect(request.headers["x-auth-token"]).toBeUndefined();
+      }
+      expect(sent.filter((r) => JSON.stringify(r).includes(project.key.secret_access_key))).toEqual([]);
+      await accessible(page, "1b-sign-in-key");
       await page.close();
     }, 60_000);
 

@@ -63,6 +63,6 @@ export async function signInToProject(
 ): Promise<void> {
   await page.goto(`${baseUrl}/console/`);
   await page.getByLabel("Project id").fill(project.id);
-  await page.getByLabel("Token").fill(project.token);
+  await page.getByLabel("Token", { exact: true }).fill(project.token);
   await page.getByRole("button", { name: "Sign in" }).click();
 }

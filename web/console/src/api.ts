@@ -1,4 +1,5 @@
 import type { VerifyReportBody } from "../../../src/http/schemas/verify-report.js";
+import { sdkSignedHeaders } from "./sdk-signer.js";
 import type { Session } from "./session.js";
 
 /** A refusal from the API, with the message it gave (MetaStudio's `error_msg`). */
@@ -11,18 +12,53 @@ export class ApiError extends Error {
   }
 }
 
+/** The path of `path` under the session's API: `/v1/{project_id}…` or `/admin/v1…`. */
+export function apiPath(session: Session, path: string): string {
+  return session.kind === "project"
+    ? `/v1/${encodeURIComponent(session.projectId)}${path}`
+    : `/admin/v1${path}`;
+}
+
+/**
+ * The headers that prove who the session is for a request to `path` (from `apiPath`): the operator's
+ * bearer token, the project's X-Auth-Token, or an SDK-HMAC-SHA256 signature of this very request with
+ * the project's access key (so `headers` and `body` must be sent exactly as given).
+ */
+export async function authHeaders(
+  session: Session,
+  method: string,
+  path: string,
+  headers: Readonly<Record<string, string>> = {},
+  body?: string,
+): Promise<Record<string, string>> {
+  if (session.kind === "operator") return { ...headers, Authorization: `Bearer ${session.token}` };
+  if ("token" in session) return { ...headers, "X-Auth-Token": session.token };
+  return sdkSignedHeaders(
+    { method, url: new URL(path, location.origin), headers, body },
+    session.accessKey,
+    Date.now(),
+  );
+}
+
 /**
  * Calls Doppel as the signed-in session (same origin: no CORS): a project's MetaStudio-style API under
- * `/v1/{project_id}` with its X-Auth-Token, or the admin API with the operator's bearer token.
+ * `/v1/{project_id}`, or the admin API. A JSON body is given as text, so a signature covers it as sent.
  */
-export async function api<T>(session: Session, path: string, init: RequestInit = {}): Promise<T> {
-  const url =
-    session.kind === "project" ? `/v1/${encodeURIComponent(session.projectId)}${path}` : `/admin/v1${path}`;
-  const headers = new Headers(init.headers);
-  if (session.kind === "project") headers.set("X-Auth-Token", session.token);
-  else headers.set("Authorization", `Bearer ${session.token}`);
-  if (init.body !== undefined) headers.set("Content-Type", "application/json");
-  const res = await fetch(url, { ...init, headers });
+export async function api<T>(
+  session: Session,
+  path: string,
+  init: { readonly method?: string; readonly body?: string } = {},
+): Promise<T> {
+  const url = apiPath(session, path);
+  const method = init.method ?? "GET";
+  const headers = await authHeaders(
+    session,
+    method,
+    url,
+    init.body === undefined ? {} : { "Content-Type": "application/json" },
+    init.body,
+  );
+  const res = await fetch(url, { method, headers, body: init.body });
   const text = await res.text();
   const body = text === "" ? {} : (JSON.parse(text) as Record<string, unknown>);
   if (!res.ok) {

@@ -3,7 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { iceStatusOf } from "../../../src/domain/ice-status.js";
 import { isJobState } from "../../../src/domain/states.js";
 import type { VerifyReportBody } from "../../../src/http/schemas/verify-report.js";
-import { ApiError, api } from "./api.js";
+import { ApiError, api, apiPath, authHeaders } from "./api.js";
 import { AssetFiles } from "./assets.js";
 import { JOBS } from "./jobs.js";
 import type { Session } from "./session.js";
@@ -43,17 +43,12 @@ function followJob(session: ProjectSession, jobId: string, onEvent: () => void, 
   const connect = async () => {
     while (!signal.aborted) {
       try {
-        const res = await fetch(
-          `/v1/${encodeURIComponent(session.projectId)}/doppel/events?job_id=${encodeURIComponent(jobId)}`,
-          {
-            headers: {
-              Accept: "text/event-stream",
-              "X-Auth-Token": session.token,
-              ...(lastId !== "" && { "Last-Event-ID": lastId }),
-            },
-            signal,
-          },
-        );
+        const path = apiPath(session, `/doppel/events?job_id=${encodeURIComponent(jobId)}`);
+        const headers = await authHeaders(session, "GET", path, {
+          Accept: "text/event-stream",
+          ...(lastId !== "" && { "Last-Event-ID": lastId }),
+        });
+        const res = await fetch(path, { headers, signal });
         if (!res.ok || res.body === null) return;
         const parser = createParser({
           onEvent: (event) => {

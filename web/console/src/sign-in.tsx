@@ -8,9 +8,10 @@ import type { Session } from "./session.js";
  * checked by one call before the console opens.
  */
 export function SignIn({ onSignIn }: { onSignIn: (session: Session) => void }) {
-  const [kind, setKind] = useState<Session["kind"]>("project");
+  const [kind, setKind] = useState<"project" | "key" | "operator">("project");
   const [projectId, setProjectId] = useState("");
   const [token, setToken] = useState("");
+  const [accessKeyId, setAccessKeyId] = useState("");
   const [error, setError] = useState<string | undefined>();
   const [busy, setBusy] = useState(false);
   const submit = async (event: Event) => {
@@ -20,7 +21,13 @@ export function SignIn({ onSignIn }: { onSignIn: (session: Session) => void }) {
     const session: Session =
       kind === "project"
         ? { kind, projectId: projectId.trim(), token: token.trim() }
-        : { kind, token: token.trim() };
+        : kind === "key"
+          ? {
+              kind: "project",
+              projectId: projectId.trim(),
+              accessKey: { accessKeyId: accessKeyId.trim(), secretAccessKey: token.trim() },
+            }
+          : { kind, token: token.trim() };
     try {
       await api(session, session.kind === "project" ? `${JOBS}?limit=1` : "/reviews?limit=1");
       onSignIn(session);
@@ -43,7 +50,11 @@ export function SignIn({ onSignIn }: { onSignIn: (session: Session) => void }) {
               checked={kind === "project"}
               onChange={() => setKind("project")}
             />
-            A project (its jobs)
+            A project, with a token
+          </label>
+          <label class="choice">
+            <input type="radio" name="kind" checked={kind === "key"} onChange={() => setKind("key")} />A
+            project, with an access key
           </label>
           <label class="choice">
             <input
@@ -60,13 +71,18 @@ export function SignIn({ onSignIn }: { onSignIn: (session: Session) => void }) {
             <>
               A project id and a token from <code>doppel token create --project ID</code>.
             </>
+          ) : kind === "key" ? (
+            <>
+              A project id and an access key from <code>doppel key create --project ID</code>; the secret key
+              stays in this tab and signs each request, as the cloud SDKs do.
+            </>
           ) : (
             <>
               An operator token from <code>doppel admin-token create --name WHO</code>.
             </>
           )}
         </p>
-        {kind === "project" && (
+        {kind !== "operator" && (
           <>
             <label for="project">Project id</label>
             <input
@@ -78,7 +94,21 @@ export function SignIn({ onSignIn }: { onSignIn: (session: Session) => void }) {
             />
           </>
         )}
-        <label for="token">{kind === "project" ? "Token" : "Operator token"}</label>
+        {kind === "key" && (
+          <>
+            <label for="access-key">Access key id</label>
+            <input
+              id="access-key"
+              required
+              autocomplete="off"
+              value={accessKeyId}
+              onInput={(e) => setAccessKeyId(e.currentTarget.value)}
+            />
+          </>
+        )}
+        <label for="token">
+          {kind === "project" ? "Token" : kind === "key" ? "Secret key" : "Operator token"}
+        </label>
         <input
           id="token"
           type="password"
