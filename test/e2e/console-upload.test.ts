@@ -15,7 +15,9 @@ import {
   accessible,
   type Browser,
   launchBrowser,
+  pageWidth,
   RUN_BROWSER_TESTS,
+  SCREENSHOTS,
   signInToProject,
 } from "../support/browser.js";
 import { type Clips, ensureClips } from "../support/clips.js";
@@ -50,7 +52,7 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
       await s?.close();
     }, 120_000);
 
-    it("takes a dropped clip and its consent video to JOB_SUCCESS live, then plays the avatar's preview", async () => {
+    it("takes a clip and its consent video picked on the page to JOB_SUCCESS live, then plays the avatar's preview", async () => {
       const page = await browser.context.newPage();
       const puts: string[] = [];
       page.on("request", (r) => {
@@ -112,6 +114,11 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
       const frameUrl = await page.locator("svg.frame image").first().getAttribute("href");
       expect((await page.request.get(frameUrl as string)).headers()["content-type"]).toBe("image/jpeg");
       await accessible(page, "8-job-success");
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: join(SCREENSHOTS, "8b-job-success-phone.png"), fullPage: true });
+      // It fits: nothing makes the page itself scroll sideways (wide tables scroll inside their box).
+      expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(390);
+      await page.setViewportSize({ width: 1280, height: 720 });
 
       // The avatar is listed on its own page too, with the same preview.
       await page.getByRole("button", { name: "Avatars" }).click();
@@ -121,13 +128,23 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
       await page.close();
     }, 240_000);
 
-    it("shows why a file that is no video is refused", async () => {
-      const fake = join(tmpdir(), "notes-renamed.mp4");
-      await writeFile(fake, "These are my notes, not a video.\n".repeat(20));
+    it("shows why a file dropped on the page that is no video is refused", async () => {
       const page = await browser.context.newPage();
       await signInToProject(page, s.baseUrl, project);
       await page.getByRole("button", { name: "New job" }).click();
-      await page.getByLabel("Training video").setInputFiles(fake);
+      // Dropped, as from a file manager: a text file whose name (and so its type) says MP4.
+      const dropped = await page.evaluateHandle(() => {
+        // The DOM's DataTransfer, as far as used (the tests compile without the DOM's types).
+        const page = globalThis as unknown as {
+          DataTransfer: new () => { items: { add(file: File): void } };
+        };
+        const transfer = new page.DataTransfer();
+        const notes = "These are my notes, not a video.\n".repeat(20);
+        transfer.items.add(new File([notes], "notes-renamed.mp4", { type: "video/mp4" }));
+        return transfer;
+      });
+      await page.locator("label.drop").first().dispatchEvent("drop", { dataTransfer: dropped });
+      await page.getByText("notes-renamed.mp4 (660 B)").waitFor();
       await page.getByLabel("Consent").setInputFiles(clips.personAConsent);
       await page.getByRole("button", { name: "Upload and submit" }).click();
       const alert = page.getByRole("alert");

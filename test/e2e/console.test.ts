@@ -16,6 +16,7 @@ import {
   accessible,
   type Browser,
   launchBrowser,
+  pageWidth,
   RUN_BROWSER_TESTS,
   SCREENSHOTS,
   signInToProject,
@@ -123,6 +124,8 @@ describe.skipIf(!RUN_BROWSER_TESTS)(
 
       await page.setViewportSize({ width: 390, height: 844 });
       await page.screenshot({ path: join(SCREENSHOTS, "3-jobs-phone.png"), fullPage: true });
+      // It fits: nothing makes the page itself scroll sideways (wide tables scroll inside their box).
+      expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(390);
       await page.getByRole("button", { name: "Sign out" }).click();
       await page.getByLabel("Project id").waitFor();
       await page.close();

@@ -66,3 +66,10 @@ export async function signInToProject(
   await page.getByLabel("Token", { exact: true }).fill(project.token);
   await page.getByRole("button", { name: "Sign in" }).click();
 }
+
+/** Run in the page: how wide its content is, in CSS pixels (wider than the viewport scrolls sideways). */
+export function pageWidth(): number {
+  // The DOM's document, as far as used (the tests compile without the DOM's types).
+  return (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document
+    .documentElement.scrollWidth;
+}
