@@ -19,7 +19,7 @@ import { assetPrefix } from "../../src/pipeline/stages/package.stage.js";
 import { referenceTrainer } from "../../src/pipeline/trainers/reference.trainer.js";
 import type { Runtime } from "../../src/services/runtime.js";
 import { publishedJob, sha256 } from "../support/assets.js";
-import { doppel, doppelFails } from "../support/cli.js";
+import { CLI, doppel, doppelFails } from "../support/cli.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 import { makeInput, runOf } from "../support/training-input.js";
 
@@ -114,7 +114,7 @@ describe("doppel assets against a running server", () => {
     server.t.clock.set(server.t.clock.now + 1000);
     const other = await publish("Alice elsewhere", 1);
 
-    // Independent, so side by side: each is a process start through tsx. One signs with the access key.
+    // Independent, so side by side: each is a process start. One signs with the access key.
     const key = server.projects[0]?.key;
     const [byName, pageJson, firstPage, all, none, shown, shownJson] = await Promise.all([
       assets(["list", "--name", "Alice"]),
@@ -286,7 +286,7 @@ describe("doppel assets against a running server", () => {
     try {
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", "src/cli/main.ts", "assets", "download", "--asset", assetId, "--out", out],
+        [...CLI, "assets", "download", "--asset", assetId, "--out", out],
         { env: { ...process.env, ...env, DOPPEL_ENDPOINT: proxy.url }, stdio: "ignore" },
       );
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -461,10 +461,7 @@ describe("doppel assets against a running server", () => {
       try {
         const child = spawn(
           process.execPath,
-          [
-            ...["--import", "tsx", "src/cli/main.ts", "assets", "export", "--asset", assetId],
-            ...["--format", "livetalking", "--out", out],
-          ],
+          [...[...CLI, "assets", "export", "--asset", assetId], ...["--format", "livetalking", "--out", out]],
           { env: { ...process.env, ...env, DOPPEL_ENDPOINT: proxy.url, TMPDIR: tmp }, stdio: "pipe" },
         );
         let stderr = "";
@@ -496,7 +493,7 @@ function runWithStderr(args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", "assets", ...args],
+      [...CLI, "assets", ...args],
       { env: { ...process.env, ...env }, timeout: 60_000 },
       (error, stdout, stderr) =>
         error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve({ stdout, stderr }),

@@ -227,7 +227,7 @@ describe("doppel jobs against a running server", () => {
       ],
       [["upload", "--job", none, "--file", video("v.mp4", 1000).path], {}, "no upload URLs saved for job"],
     ];
-    // Independent, so run side by side: each is a process start through tsx.
+    // Independent, so run side by side: each is a process start.
     await Promise.all(
       cases.map(async ([args, extra, expected]) => {
         const result = await doppelFails(["jobs", ...args], { ...env, ...extra });

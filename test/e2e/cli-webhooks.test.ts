@@ -18,7 +18,7 @@ import { EventSender } from "../../src/pipeline/event-sender.js";
 import type { Runtime } from "../../src/services/runtime.js";
 import { findVersionedJob } from "../../src/store/job.repository.js";
 import { moveJob } from "../../src/store/job-transition.repository.js";
-import { doppel, doppelFails } from "../support/cli.js";
+import { CLI, doppel, doppelFails } from "../support/cli.js";
 import { jobWaitingForTraining } from "../support/pipeline.js";
 import { startTestServer, type TestServer } from "../support/server.js";
 
@@ -133,7 +133,7 @@ async function until(
 
 /** `doppel <args>` as a child whose stderr is read as it comes, for `--wait`. */
 function spawnDoppel(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+  const child = spawn(process.execPath, [...CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -25,6 +25,7 @@ import { assetIdOf, assetPrefix } from "../../src/pipeline/stages/package.stage.
 import { downloadPrefix } from "../../src/pipeline/stages/stage-files.js";
 import { createToken } from "../../src/services/admin.service.js";
 import { openRuntime, type Runtime } from "../../src/services/runtime.js";
+import { CLI } from "../support/cli.js";
 import { type Clips, ensureClips } from "../support/clips.js";
 import { TEST_POSTGRES_URL } from "../support/databases.js";
 import { PIPELINE_SUCCESS_LOG_TYPES } from "../support/pipeline.js";
@@ -53,7 +54,7 @@ const STAGE_ENDED = [
 ];
 
 // ---------------------------------------------------------------------------------------------------
-// Child processes: `doppel` from source through tsx, each in its own process group so SIGKILL takes
+// Child processes: the built `doppel` (test/global-setup.ts), each in its own process group so SIGKILL takes
 // its ffmpeg children with it, as a crash of the machine or the container would.
 
 interface Proc {
@@ -78,7 +79,7 @@ process.once("exit", () => {
 });
 
 function start(name: string, args: string[], env: NodeJS.ProcessEnv): Proc {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+  const child = spawn(process.execPath, [...CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
