@@ -234,9 +234,14 @@ describe.each(ENGINES)("the pipeline on real clips on %s", (engine) => {
       ["corrupt", clips.corrupt, undefined, /cannot be read/],
       ["someone else's consent", clips.personA, clips.personBConsent, /not the person in the training video/],
     ];
+    // Which reason a clip gets is the verify stage's, the same on either database (and each is unit
+    // tested): on PostgreSQL one face check and one probe failure show the failure is recorded with its
+    // reasons, without spending the 2-core machine's CPU on face detection for every clip twice.
+    const run =
+      engine === "sqlite" ? cases : cases.filter(([name]) => name === "no face" || name === "corrupt");
     const jobs = [];
-    for (const [, clip, consent] of cases) jobs.push(await submitClip(clip, consent));
-    for (const [i, [name, , , reason]] of cases.entries()) {
+    for (const [, clip, consent] of run) jobs.push(await submitClip(clip, consent));
+    for (const [i, [name, , , reason]] of run.entries()) {
       const job = await settle(jobs[i] as string, final);
       expect(job.state, name).toBe("AUTO_VERIFY_FAILED");
       const log = job.operation_logs.at(-1);
