@@ -11,7 +11,7 @@
  *   named in the error.
  */
 import path from "node:path";
-import type { AssetFileInfo, AssetInfo } from "./api-client.js";
+import type { AssetFileInfo, AssetInfo } from "./api-types.js";
 import {
   type FileStatus,
   fetchSmall,

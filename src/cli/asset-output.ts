@@ -1,4 +1,4 @@
-import type { AssetInfo } from "./api-client.js";
+import type { AssetInfo } from "./api-types.js";
 import type { PackageDownload } from "./asset-download.js";
 import { pathInAsset } from "./asset-download.js";
 import { clip, fieldLines, pageText, tableLines } from "./job-output.js";

@@ -1,5 +1,6 @@
 import { METASTUDIO_ERRORS } from "../http/dialects/metastudio/errors.js";
-import { ApiError, type DoppelClient, type JobDetail } from "./api-client.js";
+import { ApiError, type DoppelClient } from "./api-client.js";
+import type { JobDetail } from "./api-types.js";
 import { type EventStreamOptions, eventStream } from "./event-stream.js";
 import { historyLines } from "./job-output.js";
 

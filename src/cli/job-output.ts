@@ -1,4 +1,4 @@
-import type { JobDetail, JobInfo } from "./api-client.js";
+import type { JobDetail, JobInfo } from "./api-types.js";
 import { formatBytes } from "./progress-bar.js";
 import type { UploadSummary } from "./training-video-upload.js";
 

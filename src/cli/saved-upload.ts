@@ -5,7 +5,8 @@
 import { chmod, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { CreateJobResponse, DoppelClient } from "./api-client.js";
+import type { DoppelClient } from "./api-client.js";
+import type { CreateJobResponse } from "./api-types.js";
 
 interface UploadState {
   readonly job_id: string;

@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { EVENT_TYPES } from "../domain/events.js";
-import type { ClientFlags, DeliveryInfo, WebhookInfo } from "./api-client.js";
+import type { ClientFlags } from "./api-client.js";
+import type { DeliveryInfo, WebhookInfo } from "./api-types.js";
 import { clientOf, commaListArg, hexIdArg, integer, withClientFlags } from "./client-flags.js";
 import { clip, fieldLines, pageText, printResult, tableLines } from "./job-output.js";
 
