@@ -1,6 +1,6 @@
 import { Fragment } from "preact";
 import { useState } from "preact/hooks";
-import { formatBytes } from "./new-job.js";
+import { Alert, formatBytes, UtcTime } from "./format.js";
 import type { Session } from "./session.js";
 import { useApi } from "./use-api.js";
 
@@ -105,11 +105,7 @@ export function Assets({
   return (
     <section aria-labelledby="assets-title">
       <h2 id="assets-title">Avatars</h2>
-      {error !== undefined && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       {page === undefined ? (
         <p>Loading…</p>
       ) : (
@@ -146,9 +142,7 @@ export function Assets({
                       </td>
                       <td>{asset.asset_state}</td>
                       <td>
-                        <time dateTime={asset.create_time}>
-                          {asset.create_time.replace("T", " ").replace("Z", "")}
-                        </time>
+                        <UtcTime value={asset.create_time} />
                       </td>
                       <td>
                         {asset.job_id !== undefined && (

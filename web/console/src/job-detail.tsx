@@ -5,6 +5,7 @@ import { isJobState } from "../../../src/domain/states.js";
 import type { VerifyReportBody } from "../../../src/http/schemas/verify-report.js";
 import { ApiError, api, apiPath, authHeaders } from "./api.js";
 import { AssetFiles } from "./assets.js";
+import { Alert, UtcTime } from "./format.js";
 import { JOBS } from "./jobs.js";
 import type { Session } from "./session.js";
 import { useApi } from "./use-api.js";
@@ -147,11 +148,7 @@ export function JobDetailView({
       <button type="button" onClick={onBack}>
         Back to the jobs
       </button>
-      {error !== undefined && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       {job === undefined ? (
         <p>Loading…</p>
       ) : (
@@ -187,8 +184,7 @@ export function JobDetailView({
           <ol class="timeline">
             {job.operation_logs.map((log) => (
               <li key={`${log.operate_time} ${log.log_type} ${log.log_description}`}>
-                <time dateTime={log.operate_time}>{log.operate_time.replace("T", " ").replace("Z", "")}</time>{" "}
-                <strong>{log.log_type}</strong> {log.log_description}
+                <UtcTime value={log.operate_time} /> <strong>{log.log_type}</strong> {log.log_description}
                 {log.redo_reasons.length > 0 && (
                   <ul>
                     {log.redo_reasons.map((reason) => (

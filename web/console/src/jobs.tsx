@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { iceStatusOf } from "../../../src/domain/ice-status.js";
 import { ALL_STATES, isJobState } from "../../../src/domain/states.js";
 import { ApiError, api, type JobPage } from "./api.js";
+import { Alert, UtcTime } from "./format.js";
 import { DEFAULT_FILTERS, type JobFilters, listQuery } from "./list-query.js";
 import type { Session } from "./session.js";
 
@@ -95,11 +96,7 @@ export function Jobs({
           </select>
         </label>
       </form>
-      {error !== undefined && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       {page === undefined ? (
         <p aria-live="polite">Loading…</p>
       ) : (
@@ -140,9 +137,7 @@ export function Jobs({
                     <td>{isJobState(job.state) ? iceStatusOf(job.state) : "—"}</td>
                     <td>{job.batch_name ?? ""}</td>
                     <td>
-                      <time dateTime={job.create_time}>
-                        {job.create_time.replace("T", " ").replace("Z", "")}
-                      </time>
+                      <UtcTime value={job.create_time} />
                     </td>
                   </tr>
                 ))}

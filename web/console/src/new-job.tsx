@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { partCountFor } from "../../../src/domain/parts.js";
 import { ApiError, api, putToSignedUrl } from "./api.js";
+import { Alert, formatBytes } from "./format.js";
 import { JOBS } from "./jobs.js";
 import type { Session } from "./session.js";
 import {
@@ -243,11 +244,7 @@ export function NewJob({
           </span>
         </div>
       )}
-      {error !== undefined && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
     </section>
   );
 }
@@ -258,16 +255,4 @@ function refusal(what: string) {
     if (e instanceof ApiError) throw new Error(`${what}: ${e.message}`);
     throw e;
   };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KB", "MB", "GB", "TB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api, type ReviewQueue, type TaskList } from "./api.js";
+import { Alert } from "./format.js";
 import type { Session } from "./session.js";
 import { VerifyReportView } from "./verification.js";
 
@@ -69,11 +70,7 @@ export function Review({ session }: { session: OperatorSession }) {
         Keys: <kbd>A</kbd> approve, <kbd>R</kbd> write a reason to reject (<kbd>Enter</kbd> sends).
       </p>
       <p aria-live="polite">{done}</p>
-      {error !== undefined && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       {queue === undefined ? (
         <p>Loading…</p>
       ) : job === undefined ? (
@@ -156,11 +153,7 @@ export function Tasks({ session }: { session: OperatorSession }) {
   return (
     <section aria-labelledby="tasks-title">
       <h2 id="tasks-title">Workers and tasks</h2>
-      {error !== undefined && (
-        <p role="alert" class="error">
-          {error}
-        </p>
-      )}
+      <Alert text={error} />
       {list === undefined ? (
         <p>Loading…</p>
       ) : (

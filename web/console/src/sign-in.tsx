@@ -1,5 +1,6 @@
 import { useState } from "preact/hooks";
 import { ApiError, api } from "./api.js";
+import { Alert } from "./format.js";
 import { JOBS } from "./jobs.js";
 import type { Session } from "./session.js";
 
@@ -118,11 +119,7 @@ export function SignIn({ onSignIn }: { onSignIn: (session: Session) => void }) {
           value={token}
           onInput={(e) => setToken(e.currentTarget.value)}
         />
-        {error !== undefined && (
-          <p role="alert" class="error">
-            {error}
-          </p>
-        )}
+        <Alert text={error} />
         <button type="submit" disabled={busy}>
           {busy ? "Signing in…" : "Sign in"}
         </button>
